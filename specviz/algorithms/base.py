@@ -1,0 +1,206 @@
+"""What every algorithm plugs into: the state of one decoding run, and the ``Algorithm`` interface.
+
+An algorithm is two methods, mirroring Hugging Face's candidate generators:
+
+* ``draft(run)``: ask the drafter for tokens, in the drafter's vocabulary;
+* ``translate(run, draft)``: turn them into candidate *target* tokens, with the probability the
+  proposal law gave each (rejection-sampling algorithms need it; SLEM does not).
+
+Verification is shared (``rules.py``): exact match for SLEM and for every algorithm at temperature 0,
+rejection sampling for SD, TLI and SLRS at temperature > 0. The loop in ``loop.py`` runs it all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..sampling import Draws, probabilities, residual, sample, top_k
+from ..trace import DraftEvent, TokenProb, TranslateEvent
+
+if TYPE_CHECKING:
+    from ..models.pair import ModelPair
+
+
+@dataclass
+class Draft:
+    """The drafter's tokens, the law each was drawn from (``[V_drafter]`` each), and the event."""
+
+    tokens: list[int]
+    event: DraftEvent
+    laws: list[torch.Tensor] = field(default_factory=list)
+    info: dict = field(default_factory=dict)  # algorithm-specific extras (TLI: intersection mass)
+
+    @property
+    def ended_with_eos(self) -> bool:
+        return self.event.stop_reason == "eos"
+
+
+@dataclass
+class Candidates:
+    """Target tokens to verify, and what the rejection rule needs to judge them.
+
+    ``proposal_probs[j]``: probability the proposal law gave ``tokens[j]``. ``proposal``: the whole
+    law per position, ``[m, V_target]``, from which a rejection's residual is computed (``None`` when
+    the algorithm computes residuals another way, as SLRS does, or needs none, as SLEM).
+    ``law_after_last``: SLRS stopped on a draft that is no target token; the position after the last
+    candidate then takes a residual draw instead of a plain bonus sample.
+    ``drafter_path``: the drafter tokens behind the candidates, reused when the drafter catches up.
+    """
+
+    tokens: list[int]
+    event: TranslateEvent
+    drafter_path: list[int] = field(default_factory=list)
+    proposal_probs: list[float] = field(default_factory=list)
+    proposal: torch.Tensor | None = None
+    law_after_last: bool = False
+    info: dict = field(default_factory=dict)  # algorithm-specific extras (SLRS: its drafter tree)
+
+
+class Decoding:
+    """Everything one ``generate`` call knows: the pair, settings, random streams and both contexts.
+
+    ``target_ids`` is the committed sequence (prompt + output, in target tokens; never rewritten).
+    ``drafter_ids`` spells the same text in drafter tokens; it may be rewritten at its tail.
+    """
+
+    def __init__(self, pair: ModelPair, prompt: str, *, max_new_tokens: int, temperature: float,
+                 seed: int, top_k: int, lookbehind: int, draft_draws: Draws,
+                 target_draws: Draws) -> None:
+        self.pair = pair
+        self.target = pair.target
+        self.drafter = pair.drafter
+        self.temperature = temperature
+        self.greedy = temperature == 0
+        self.seed = seed
+        self.top_k = top_k
+        self.lookbehind = lookbehind
+        self.max_new_tokens = max_new_tokens
+        self.draft_draws = draft_draws
+        self.target_draws = target_draws
+        self.target_ids = self.target.prompt_ids(prompt)
+        self.prompt_len = len(self.target_ids)
+        self.drafter_ids = self.drafter.prompt_ids(prompt) if self.drafter is not None else []
+
+    @property
+    def generated(self) -> list[int]:
+        return self.target_ids[self.prompt_len:]
+
+    @property
+    def remaining(self) -> int:
+        """Tokens still allowed by ``max_new_tokens``."""
+        return self.max_new_tokens - len(self.generated)
+
+    def candidate_budget(self) -> int:
+        """How many candidates are worth verifying: one verify pass also yields one token of the
+        target's own, and neither the output budget nor the target's context may be overrun."""
+        room = self.remaining - 1
+        if self.target.max_length is not None:
+            room = min(room, self.target.max_length - len(self.target_ids) - 1)
+        return max(0, room)
+
+    def drafter_room(self) -> int:
+        """Tokens the drafter may still append before its own context is full."""
+        if self.drafter.max_length is None:
+            return 1 << 30
+        return max(0, self.drafter.max_length - len(self.drafter_ids) - 1)
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def choose(self, probs: torch.Tensor, draws: Draws) -> tuple[int, float | None]:
+        """Pick one token: argmax when greedy, else inverse-CDF sampling with one recorded draw."""
+        if self.greedy:
+            return int(torch.argmax(probs).item()), None
+        u = draws.uniform()
+        return sample(probs, u), u
+
+    def target_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return probabilities(logits, self.temperature)
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def top_target(self, probs: torch.Tensor) -> list[TokenProb]:
+        return top_k(probs, self.top_k, self.target.vocab.describe)
+
+    def top_drafter(self, probs: torch.Tensor) -> list[TokenProb]:
+        return top_k(probs, self.top_k, self.drafter.vocab.describe)
+
+
+class Algorithm:
+    """Base of all decoding algorithms. Subclasses set ``name`` and implement draft and translate.
+
+    ``lookahead`` is how many tokens the drafter proposes per iteration (SLRS: target tokens).
+    """
+
+    name = ""
+    needs_drafter = True
+
+    def __init__(self, lookahead: int = 4, lookbehind: int = 10) -> None:
+        if not isinstance(lookahead, int) or lookahead < 1:
+            raise ValueError(f"lookahead must be an integer >= 1 (drafted tokens per iteration), "
+                             f"got {lookahead!r}")
+        if not isinstance(lookbehind, int) or lookbehind < 0:
+            raise ValueError(f"lookbehind must be an integer >= 0 (tokens re-encoded with each "
+                             f"draft), got {lookbehind!r}")
+        self.lookahead = lookahead
+        self.lookbehind = lookbehind
+
+    def check(self, pair: ModelPair) -> None:
+        """Raise a clear error if this algorithm cannot run on ``pair``."""
+
+    def params(self) -> dict:
+        """Settings recorded in a trace."""
+        return {"lookahead": self.lookahead, "lookbehind": self.lookbehind}
+
+    def draft(self, run: Decoding) -> Draft:
+        raise NotImplementedError
+
+    def translate(self, run: Decoding, draft: Draft) -> Candidates:
+        raise NotImplementedError
+
+    def residual_token(self, run: Decoding, cand: Candidates, position: int,
+                       p: torch.Tensor) -> tuple[int, float | None, list]:
+        """After a rejection at ``position``: a token from norm(max(0, p - proposal)).
+        Returns (token, draw, extra records). SLRS overrides this (it has no full proposal)."""
+        law = residual(p, cand.proposal[position]) if position < len(cand.tokens) else p
+        token, u = run.choose(law, run.target_draws)
+        return token, u, []
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def draft_tokens(run: Decoding, n: int, restrict=None) -> Draft:
+    """Let the drafter propose up to ``n`` tokens, one forward pass each.
+
+    ``restrict(q) -> q'`` may change the law before drawing (TLI keeps only shared tokens); it
+    returns ``None`` when no token may be drawn, which ends the draft. Drafting also ends at the
+    drafter's EOS.
+    """
+    vocab = run.drafter.vocab
+    event = DraftEvent(iteration=0, stop_reason="lookahead")
+    tokens: list[int] = []
+    laws: list[torch.Tensor] = []
+    for _ in range(min(n, run.drafter_room())):
+        q = probabilities(run.drafter.logits(run.drafter_ids + tokens, 1)[0], run.temperature)
+        if restrict is not None:
+            q = restrict(q)
+            if q is None:
+                event.stop_reason = "no-mass"
+                break
+        token, u = run.choose(q, run.draft_draws)
+        tokens.append(token)
+        laws.append(q)
+        event.tokens.append(token)
+        event.texts.append(vocab.describe(token))
+        event.probs.append(float(q[token]))
+        event.draws.append(u)
+        event.top.append(run.top_drafter(q))
+        if token in vocab.eos_ids:
+            event.stop_reason = "eos"
+            break
+    event.text = vocab.text_of(tokens)
+    return Draft(tokens, event, laws)

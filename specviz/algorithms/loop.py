@@ -1,0 +1,261 @@
+"""The one decoding loop every algorithm shares, with live hooks and a recorded trace.
+
+    while not finished:
+        draft      the drafter proposes tokens in its own vocabulary
+        translate  they become candidate target tokens
+        verify     one target forward pass over all of them; the rule judges each position
+        accept     keep the passing prefix plus one token of the target's own; the drafter catches up
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from ..sampling import seeded_streams
+from ..trace import AcceptEvent, Event, Iteration, Stats, Trace
+from .base import Algorithm, Candidates, Decoding, Draft
+from .rules import exact_match, rejection_sampling, settle
+
+Hook = Callable[[Event], None]
+
+
+@dataclass
+class Result:
+    """What ``generate`` returns: the continuation (text and target ids), its trace and stats."""
+
+    text: str
+    token_ids: list[int]
+    trace: Trace
+    stats: Stats
+
+    def __repr__(self) -> str:
+        return f"Result(text={self.text!r}, stats=<{self.stats}>)"
+
+
+def _hook_list(hooks) -> list[Hook]:
+    """Accept a callable, an object with on_draft/on_translate/on_verify/on_accept, or a list."""
+    if hooks is None:
+        return []
+    if isinstance(hooks, (list, tuple)):
+        return [h for item in hooks for h in _hook_list(item)]
+    if callable(hooks):
+        return [hooks]
+    methods = {phase: getattr(hooks, f"on_{phase}", None)
+               for phase in ("draft", "translate", "verify", "accept")}
+    if not any(methods.values()):
+        raise TypeError("hooks must be a callable taking an event, or an object with one or more of "
+                        "on_draft, on_translate, on_verify, on_accept")
+    return [lambda event: methods[event.phase] and methods[event.phase](event)]
+
+
+@functools.cache
+def _library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("specviz", "torch", "transformers", "tokenizers"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class _Runner:
+    """Holds one run's clock, trace and hooks, so that the loop below reads like the algorithm."""
+
+    def __init__(self, run: Decoding, algorithm: Algorithm, hooks: list[Hook], record: bool):
+        self.run, self.algorithm, self.hooks, self.record = run, algorithm, hooks, record
+        self.stats = Stats()
+        self.iterations: list[Iteration] = []
+        self.current: Iteration | None = None
+        self.began = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str):
+        began = time.perf_counter()
+        box: list[Event] = []
+        yield box
+        seconds = time.perf_counter() - began
+        self.stats.phase_seconds[name] += seconds
+        event = box[0]
+        event.iteration, event.seconds = self.current.index, seconds
+        if self.record:
+            self.current.events.append(event)
+        for hook in self.hooks:
+            hook(event)
+
+    def iteration(self) -> None:
+        self.current = Iteration(index=self.stats.iterations)
+        if self.record:
+            self.iterations.append(self.current)
+        self.stats.iterations += 1
+
+
+def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_tokens: int = 64,
+             lookahead: int | None = None, temperature: float = 0.0, seed: int = 0, hooks=None,
+             trace_top_k: int | None = 5) -> Result:
+    """Continue ``prompt`` with the target's distribution, using ``algorithm`` to go faster.
+
+    ``algorithm``: a name from ``sv.ALGORITHMS`` or an instance such as ``sv.SLEM(lookahead=5)``;
+    ``lookahead`` (if given) overrides the instance's. ``temperature`` 0 is greedy; above 0 the output
+    is distributed exactly as the target sampling at that temperature. ``seed`` makes the run
+    reproducible. ``hooks`` are called live with each phase event. ``trace_top_k`` sets how many
+    top tokens each event keeps (0 keeps events without top-k lists; ``None`` records no trace,
+    for benchmarks: stats are still kept).
+    """
+    from . import make_algorithm
+
+    algo = make_algorithm(algorithm, lookahead)
+    _check_inputs(pair, prompt, algo, max_new_tokens, temperature, seed, trace_top_k)
+    algo.check(pair)
+    draft_draws, target_draws = seeded_streams(seed)
+    run = Decoding(pair, prompt, max_new_tokens=max_new_tokens, temperature=float(temperature),
+                   seed=seed, top_k=trace_top_k or 0, lookbehind=algo.lookbehind,
+                   draft_draws=draft_draws, target_draws=target_draws)
+    _check_context(run)
+
+    runner = _Runner(run, algo, _hook_list(hooks), record=trace_top_k is not None)
+    models = [m for m in (pair.target, pair.drafter) if m is not None]
+    before = [(m.counter.passes, m.counter.seconds) for m in models]
+    for m in models:
+        m.reset()
+    finished = None if run.remaining > 0 else "max_new_tokens"
+    while finished is None:
+        runner.iteration()
+        if algo.needs_drafter:
+            with runner.phase("draft") as box:
+                draft = algo.draft(run)
+                box.append(draft.event)
+            with runner.phase("translate") as box:
+                cand = algo.translate(run, draft)
+                box.append(cand.event)
+            runner.stats.drafted += len(draft.tokens)
+            runner.stats.proposed += len(cand.tokens)
+        else:
+            draft = algo.draft(run)
+            cand = algo.translate(run, draft)
+        with runner.phase("verify") as box:
+            p = run.target_probs(run.target.logits(run.target_ids + cand.tokens, len(cand.tokens) + 1))
+            rule = exact_match if run.greedy or algo.name == "slem" else rejection_sampling
+            verdict = rule(run, cand, p)
+            box.append(verdict.event)
+        with runner.phase("accept") as box:
+            event = settle(run, algo, cand, verdict, p)
+            finished = _commit(run, event)
+            if finished is None and algo.needs_drafter:
+                _catch_up(run, draft, cand, event.committed)
+            runner.stats.accepted += event.accepted
+            box.append(event)
+        if runner.stats.iterations == 1:
+            runner.stats.time_to_first_token = time.perf_counter() - runner.began
+
+    stats = runner.stats
+    stats.seconds = time.perf_counter() - runner.began
+    stats.new_tokens = len(run.generated)
+    stats.finish_reason = finished
+    target_work, *drafter_work = [(m.counter.passes - n, m.counter.seconds - s)
+                                  for m, (n, s) in zip(models, before)]
+    stats.target_forward_passes, stats.target_seconds = target_work
+    if drafter_work:
+        stats.drafter_forward_passes, stats.drafter_seconds = drafter_work[0]
+    vocab = pair.target.vocab
+    tokens = run.generated
+    trace = Trace(meta=_meta(pair, algo, run, prompt), prompt=prompt, iterations=runner.iterations,
+                  token_ids=tokens, token_texts=[vocab.describe(t) for t in tokens],
+                  text=vocab.text_of(tokens), stats=stats)
+    return Result(trace.text, tokens, trace, stats)
+
+
+def _commit(run: Decoding, event: AcceptEvent) -> str | None:
+    """Append the accepted tokens to the output; return why the run ends, if it does."""
+    finished = None
+    tokens = event.committed[:run.remaining]
+    if len(tokens) < len(event.committed):
+        finished = "max_new_tokens"
+    for i, token in enumerate(tokens):
+        if token in run.target.vocab.eos_ids:
+            tokens, finished = tokens[:i + 1], "eos"
+            break
+    run.target_ids.extend(tokens)
+    if finished is None and run.remaining == 0:
+        finished = "max_new_tokens"
+    if finished is None and run.target.max_length is not None \
+            and len(run.target_ids) >= run.target.max_length:
+        finished = "context"
+    event.committed, event.committed_texts = tokens, event.committed_texts[:len(tokens)]
+    event.finished = finished
+    return finished
+
+
+def _catch_up(run: Decoding, draft: Draft, cand: Candidates, committed: list[int]) -> None:
+    """Make the drafter's context spell the committed text again (translate back).
+
+    With one shared vocabulary the drafter simply takes the target's tokens. Otherwise it keeps the
+    longest run of its own drafted tokens that the target confirmed (their cache is already filled)
+    and re-encodes the rest of the new text, with a look-behind, in its own vocabulary.
+    """
+    if run.pair.same_vocabulary:
+        run.drafter_ids = list(run.target_ids)
+        return
+    new = run.target.vocab.bytes_of(committed)
+    kept, used = 0, 0
+    for token in cand.drafter_path:
+        spelled = run.drafter.vocab.token_bytes[token]
+        if not spelled or new[used:used + len(spelled)] != spelled:
+            break
+        kept, used = kept + 1, used + len(spelled)
+    context = run.drafter_ids + cand.drafter_path[:kept]
+    cont = run.drafter.vocab.continue_ids(context, new[used:], run.lookbehind, rewrite=True)
+    run.drafter_ids = context[:cont.keep] + cont.ids
+
+
+def _check_inputs(pair, prompt, algo, max_new_tokens, temperature, seed, trace_top_k) -> None:
+    from ..models.pair import ModelPair
+
+    if not isinstance(pair, ModelPair):
+        raise TypeError(f"generate() needs a ModelPair (from sv.load_pair(...) or sv.toy_pair()), "
+                        f"got {type(pair).__name__}")
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError("prompt must be a non-empty string: the models need some text to continue.")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if not isinstance(temperature, (int, float)) or temperature < 0 or temperature != temperature:
+        raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got {temperature!r}")
+    if not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if trace_top_k is not None and (not isinstance(trace_top_k, int) or trace_top_k < 0):
+        raise ValueError(f"trace_top_k must be None (no trace) or an integer >= 0, got {trace_top_k!r}")
+    if algo.needs_drafter and getattr(pair, "drafter", None) is None:
+        raise ValueError(f"{algo.name} needs a drafter, but this pair has none.")
+
+
+def _check_context(run: Decoding) -> None:
+    for role, model, ids in (("target", run.target, run.target_ids),
+                             ("drafter", run.drafter, run.drafter_ids)):
+        if model is not None and model.max_length is not None and len(ids) >= model.max_length:
+            raise ValueError(
+                f"The prompt is {len(ids)} tokens for the {role} ({model.name}), whose context holds "
+                f"{model.max_length}. Shorten the prompt (keep the end, which matters most).")
+
+
+def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
+    def model_meta(m):
+        if m is None:
+            return None
+        return {"name": m.name, "tokenizer": m.vocab.name, "vocab_size": m.vocab.size,
+                "device": str(m.device), "dtype": str(getattr(m, "dtype", "")).replace("torch.", "")}
+
+    return {
+        "algorithm": algo.name, "params": algo.params(), "temperature": run.temperature,
+        "seed": run.seed, "max_new_tokens": run.max_new_tokens, "top_k": run.top_k,
+        "target": model_meta(pair.target), "drafter": model_meta(pair.drafter),
+        "prompt_ids": run.target_ids[:run.prompt_len], "threads": torch.get_num_threads(),
+        "versions": _library_versions(),
+    }

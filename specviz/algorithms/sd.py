@@ -1,0 +1,40 @@
+"""Standard speculative decoding (Leviathan et al. 2023; Chen et al. 2023): drafter and target share
+one vocabulary, so a drafted token *is* a target token and its proposal law is the drafter's q."""
+
+from __future__ import annotations
+
+import torch
+
+from ..trace import TranslateEvent
+from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
+
+
+class SD(Algorithm):
+    """Draft ``lookahead`` tokens from q; verify by rejection sampling with min(1, p/q)."""
+
+    name = "sd"
+
+    def check(self, pair) -> None:
+        if not pair.same_vocabulary:
+            raise ValueError(
+                f"Standard speculative decoding needs one shared vocabulary, but {pair.target.name!r} "
+                f"({pair.target.vocab.size} tokens) and {pair.drafter.name!r} "
+                f"({pair.drafter.vocab.size} tokens) tokenize differently. Use algorithm='slem' "
+                "(any pair, greedy or sampling) or algorithm='tli' (sampling on the shared tokens)."
+            )
+
+    def draft(self, run: Decoding) -> Draft:
+        return draft_tokens(run, min(self.lookahead, run.candidate_budget()))
+
+    def translate(self, run: Decoding, draft: Draft) -> Candidates:
+        tokens = draft.tokens
+        event = TranslateEvent(iteration=0, text=draft.event.text, target_tokens=list(tokens),
+                               target_texts=[run.target.vocab.describe(t) for t in tokens],
+                               proposal_probs=list(draft.event.probs))
+        proposal = None
+        if tokens:
+            width = run.target.vocab.size  # the drafter's table may be shorter (padded embeddings)
+            laws = torch.stack(draft.laws).to(run.target.device)
+            proposal = torch.nn.functional.pad(laws, (0, width - laws.shape[-1]))[:, :width]
+        return Candidates(tokens, event, drafter_path=tokens,
+                          proposal_probs=list(draft.event.probs), proposal=proposal)

@@ -1,0 +1,39 @@
+"""SLEM, String-Level Exact Match (Timor et al., ICML 2025).
+
+The drafter drafts in its own vocabulary; the draft's *text* is re-tokenized by the target's
+tokenizer (with a look-behind, so that merges across the old boundary come out right); the target
+keeps candidates only where they equal its own pick. Nothing is resampled, so it is lossless for any
+drafter at any temperature. Under sampling its acceptance is only sum_t p(t) psi(t): even a drafter
+identical to the target agrees with the target's independent draw less often than under greedy.
+"""
+
+from __future__ import annotations
+
+from ..trace import TranslateEvent
+from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
+
+
+class SLEM(Algorithm):
+    """Draft text, re-tokenize it for the target, verify by exact match."""
+
+    name = "slem"
+
+    def draft(self, run: Decoding) -> Draft:
+        n = self.lookahead if run.candidate_budget() > 0 else 0
+        return draft_tokens(run, n)
+
+    def translate(self, run: Decoding, draft: Draft) -> Candidates:
+        target, drafter = run.target.vocab, run.drafter.vocab
+        text_tokens = draft.tokens[:-1] if draft.ended_with_eos else draft.tokens
+        new = drafter.bytes_of(text_tokens)
+        cont = target.continue_ids(run.target_ids, new, self.lookbehind, rewrite=False)
+        tokens = list(cont.ids)
+        if draft.ended_with_eos and not cont.dropped and target.eos_ids:
+            tokens.append(min(target.eos_ids))  # the drafter ended its text: propose the target's EOS
+        tokens = tokens[:run.candidate_budget()]
+        event = TranslateEvent(
+            iteration=0, text=new.decode("utf-8", errors="replace"),
+            window_ids=cont.window, window_text=target.text_of(cont.window),
+            target_tokens=tokens, target_texts=[target.describe(t) for t in tokens],
+            dropped=cont.dropped.decode("utf-8", errors="replace"))
+        return Candidates(tokens, event, drafter_path=draft.tokens)

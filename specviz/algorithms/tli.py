@@ -1,0 +1,64 @@
+"""TLI, Token-Level Intersection (Timor et al., ICML 2025).
+
+Only tokens that both vocabularies spell identically can be proposed. The drafter's q is restricted
+to those shared tokens and renormalised, q'(x) = q(x) / q(shared), so every draft *is* a target token;
+standard rejection sampling with q' (mapped into target ids) is then lossless.
+
+The bug this file must not have (Hugging Face transformers 5.24, see the project's reference notes):
+the law used in min(1, p/q) must be the law the token was *actually drawn from*, row for row. Here the
+same tensor ``q'`` is drawn from and then mapped with one index table, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..trace import TranslateEvent
+from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
+
+
+class TLI(Algorithm):
+    """Draft from q restricted to the shared vocabulary; verify by rejection sampling."""
+
+    name = "tli"
+
+    def check(self, pair) -> None:
+        if pair.intersection.size <= 1:
+            raise ValueError(
+                f"{pair.target.name!r} and {pair.drafter.name!r} share no tokens (spelled the same), "
+                "so TLI cannot propose anything. Use algorithm='slem'.")
+
+    def draft(self, run: Decoding) -> Draft:
+        shared = run.pair.intersection_on(run.drafter.device).target_of >= 0
+        masses: list[float] = []
+
+        def restrict(q: torch.Tensor) -> torch.Tensor | None:
+            kept = q * shared
+            mass = float(kept.sum())
+            if mass <= 0:
+                return None
+            masses.append(mass)
+            return kept / mass
+
+        draft = draft_tokens(run, min(self.lookahead, run.candidate_budget()), restrict)
+        draft.info["intersection_mass"] = masses
+        return draft
+
+    def translate(self, run: Decoding, draft: Draft) -> Candidates:
+        target_of = run.pair.intersection_on(run.drafter.device).target_of
+        tokens = [int(target_of[d]) for d in draft.tokens]
+        proposal = None
+        if tokens:
+            shared = torch.nonzero(target_of >= 0).squeeze(1)
+            laws = torch.stack(draft.laws)[:, shared].to(run.target.device)
+            proposal = torch.zeros(len(tokens), run.target.vocab.size, device=run.target.device)
+            proposal.index_add_(1, target_of[shared].to(run.target.device), laws)
+        probs = [float(proposal[j, t]) for j, t in enumerate(tokens)]
+        vocab = run.target.vocab
+        event = TranslateEvent(
+            iteration=0, text=draft.event.text, target_tokens=tokens,
+            target_texts=[vocab.describe(t) for t in tokens],
+            mapping=list(zip(draft.tokens, tokens)),
+            intersection_mass=draft.info["intersection_mass"], proposal_probs=probs)
+        return Candidates(tokens, event, drafter_path=draft.tokens, proposal_probs=probs,
+                          proposal=proposal)

@@ -1,0 +1,101 @@
+"""Any Hugging Face causal LM, behind specviz's ``LanguageModel`` interface, with a KV cache."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import weakref
+from collections.abc import Sequence
+
+import torch
+
+from ..vocab import Vocabulary, vocabulary_from_hf
+from .base import LanguageModel
+
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def hf_vocabulary(tokenizer, size: int | None = None, eos_ids: Sequence[int] = ()) -> Vocabulary:
+    """The byte view of a tokenizer, built once per tokenizer object (262k tokens take a second)."""
+    per_tokenizer = _VOCABULARIES.setdefault(tokenizer, {})
+    key = (size, tuple(sorted(eos_ids)))
+    if key not in per_tokenizer:
+        vocab = vocabulary_from_hf(tokenizer, size=size)
+        vocab.eos_ids = vocab.eos_ids | frozenset(eos_ids)
+        per_tokenizer[key] = vocab
+    return per_tokenizer[key]
+
+
+def _eos_ids(model) -> list[int]:
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = getattr(model.config, "eos_token_id", None)
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+class HFModel(LanguageModel):
+    """A ``transformers`` causal LM and its tokenizer.
+
+    The cache is a ``DynamicCache``: cropped in place when drafts are rejected, and copied across a
+    batch for SLRS's tree of drafter paths. Logits stay on the model's device.
+    """
+
+    def __init__(self, model, tokenizer, name: str | None = None) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = (name or getattr(model, "name_or_path", "") or model.config._name_or_path
+                     or type(model).__name__)
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        out_size = model.get_output_embeddings().weight.shape[0]
+        self.vocab = hf_vocabulary(tokenizer, size=out_size, eos_ids=_eos_ids(model))
+        self.max_length = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._cache = None
+
+    def prompt_ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _new_cache(self):
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        if hasattr(cache, "activate_past_recording"):  # sliding-window layers: keep what we may crop
+            cache.activate_past_recording()
+        return cache
+
+    def _forward(self, input_ids: torch.Tensor, cache, n_logits: int) -> torch.Tensor:
+        with torch.inference_mode():
+            out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=n_logits,
+                             **{self._cache_arg: cache})
+        return out.logits[:, -n_logits:]
+
+    def _run(self, new_ids: list[int], n_logits: int) -> torch.Tensor:
+        if self._cache is None:
+            self._cache = self._new_cache()
+        ids = torch.tensor([new_ids], dtype=torch.long, device=self.device)
+        return self._forward(ids, self._cache, n_logits)[0]
+
+    def _crop(self, length: int) -> bool:
+        try:
+            self._cache.crop(length - len(self._cached))
+        except (RuntimeError, ValueError):
+            return False
+        return True
+
+    def _reset(self) -> None:
+        self._cache = None
+
+    def branch_logits(self, ids: Sequence[int], branches: Sequence[Sequence[int]]) -> torch.Tensor:
+        """One batched pass for all branches: the cache of ``ids`` is copied once per branch."""
+        if len({len(b) for b in branches}) != 1:
+            return super().branch_logits(ids, branches)
+        if self._cached != list(ids):
+            self.logits(ids, 1)
+        cache = copy.deepcopy(self._cache)
+        cache.batch_repeat_interleave(len(branches))
+        batch = torch.tensor([list(b) for b in branches], dtype=torch.long, device=self.device)
+        with self.timed_pass(batch.numel()):
+            return self._forward(batch, cache, 1)[:, -1]

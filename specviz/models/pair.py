@@ -1,0 +1,172 @@
+"""A target and a drafter, loaded from whatever the user has: a bundled name, a hub id, a folder, a
+pair of loaded ``transformers`` objects, or any specviz ``LanguageModel``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from ..vocab import Intersection, intersect
+from .base import LanguageModel
+from .hf import HFModel
+
+
+@dataclass
+class ModelPair:
+    """The model whose distribution we must reproduce (target) and the cheap one that guesses."""
+
+    target: LanguageModel
+    drafter: LanguageModel | None
+    _intersections: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.drafter is not None and self.drafter.device != self.target.device:
+            raise ValueError(
+                f"The target is on {self.target.device} and the drafter on {self.drafter.device}. "
+                "Put both on one device: load_pair(..., device='cuda') or move them with .to()."
+            )
+
+    @cached_property
+    def same_vocabulary(self) -> bool:
+        """Do both models number the same tokens the same way? (Extra padding ids spell nothing.)"""
+        t, d = self.target.vocab.token_bytes, self.drafter.vocab.token_bytes
+        n = min(len(t), len(d))
+        longer = t if len(t) > len(d) else d
+        return t[:n] == d[:n] and not any(longer[n:])
+
+    @property
+    def intersection(self) -> Intersection:
+        """TLI's shared tokens, matched by spelling (computed once per pair of tokenizers)."""
+        return intersect(self.target.vocab, self.drafter.vocab)
+
+    def intersection_on(self, device: torch.device) -> Intersection:
+        key = str(device)
+        if key not in self._intersections:
+            self._intersections[key] = self.intersection.to(device)
+        return self._intersections[key]
+
+    def describe(self) -> str:
+        lines = [f"target:  {self.target.name} ({self.target.vocab.size:,} tokens)"]
+        if self.drafter is not None:
+            lines.append(f"drafter: {self.drafter.name} ({self.drafter.vocab.size:,} tokens)")
+            lines.append("vocabulary: shared" if self.same_vocabulary else
+                         f"vocabulary: different; {self.intersection.size:,} tokens spelled alike")
+        return "\n".join(lines)
+
+
+def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """'auto' (or None): CUDA if present, then Apple's MPS, then the CPU."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPUs that compute in it natively, fp16 on MPS, fp32 on the CPU (where bf16 is slower)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def set_threads(n: int) -> int:
+    """Set torch's CPU thread count; returns the previous one.
+
+    On small CPUs one thread can beat the default: on a 2-core machine here, small-batch fp32
+    matmuls ran about 10x faster with 1 thread than with torch's default of 2. Measure yours
+    (``specviz bench --threads 1`` and ``--threads 2``).
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive integer, got {n!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
+
+
+def _load_hf(source: str, device: torch.device, dtype: torch.dtype | None, device_map):
+    """Load a hub id or a local folder with transformers; say what to do when that cannot work."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    local = Path(source).expanduser().is_dir()
+    kwargs = {"dtype": dtype or default_dtype(device)}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline or None)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline or None, **kwargs)
+    except OSError as err:
+        where = "folder" if local else "Hugging Face hub id"
+        raise ValueError(
+            f"Could not load {source!r} as a {where}: {err}\n"
+            "If you are offline, use a bundled pair (sv.load_pair() or names from "
+            "sv.BUNDLED_MODELS), a local folder saved with save_pretrained, or already loaded "
+            "(model, tokenizer) objects. Otherwise check the id and your network or HF token."
+        ) from None
+    if device_map is None:
+        model = model.to(device)
+    return model, tokenizer
+
+
+def load_model(source, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+               device_map=None, cache_dir=None) -> LanguageModel:
+    """One model from a bundled name, hub id, folder, (model, tokenizer) tuple or LanguageModel.
+
+    ``device=None`` leaves already loaded models where they are and puts new ones on 'auto'.
+    """
+    if isinstance(source, LanguageModel):
+        return source
+    if isinstance(source, tuple) and len(source) == 2:
+        model, tokenizer = source
+        if device is not None:
+            model = model.to(pick_device(device), dtype=dtype)
+        elif dtype is not None:
+            model = model.to(dtype=dtype)
+        return HFModel(model, tokenizer)
+    if not isinstance(source, (str, Path)):
+        raise TypeError(
+            f"Cannot load a model from {type(source).__name__}. Pass a bundled name "
+            "(e.g. 'gemma-3-270m'), a hub id, a local folder, a (model, tokenizer) tuple of "
+            "transformers objects, or a specviz LanguageModel (e.g. from sv.toy_pair())."
+        )
+    from .bundled import BUNDLED_MODELS, load_bundled
+
+    target_device = pick_device(device)
+    name = str(source)
+    if name in BUNDLED_MODELS:
+        model, tokenizer = load_bundled(name, cache_dir=cache_dir)
+        model = model.to(target_device, dtype=dtype or default_dtype(target_device))
+        return HFModel(model, tokenizer, name=name)
+    if "/" not in name and not Path(name).expanduser().exists():
+        raise ValueError(
+            f"Unknown model {name!r}. Bundled models: {', '.join(BUNDLED_MODELS)}. Otherwise pass "
+            "a Hugging Face hub id ('org/name'), a local folder, or (model, tokenizer) objects."
+        )
+    model, tokenizer = _load_hf(name, target_device, dtype, device_map)
+    return HFModel(model, tokenizer, name=name)
+
+
+def load_pair(target=None, drafter=None, device: str | torch.device | None = None,
+              dtype: torch.dtype | None = None, device_map=None, cache_dir=None) -> ModelPair:
+    """Load a target and a drafter. With no arguments: the bundled offline pair (Gemma 3 270M as
+    target, SmolLM2-135M-Instruct as drafter), converted once into a local cache on first use.
+
+    ``device_map='auto'`` is passed to transformers (accelerate) for a target that needs several GPUs.
+    """
+    from .bundled import DEFAULT_DRAFTER, DEFAULT_TARGET
+
+    target = DEFAULT_TARGET if target is None else target
+    drafter = DEFAULT_DRAFTER if drafter is None else drafter
+    return ModelPair(
+        load_model(target, device, dtype, device_map, cache_dir),
+        load_model(drafter, device, dtype, None, cache_dir),
+    )

