@@ -272,16 +272,18 @@ def _walk(node: object, visit: Callable[[dict], None]) -> None:
             _walk(value, visit)
 
 
-def _continuation_tokenizer(spec: dict):
-    """A copy of a ``tokenizers`` pipeline that encodes text as a continuation.
+def _continuation_tokenizer(backend, spec: dict):
+    """The ``tokenizers`` pipeline that encodes text as a continuation.
 
     SentencePiece-style tokenizers prepend a '▁' (a space) to the text they encode, and byte-level
     ones may add a prefix space: right for a whole prompt, wrong for text that continues a sentence.
-    The copy switches both off; the caller never asks it to add BOS.
+    If the pipeline does either, a copy with both switched off is returned (copying a large
+    vocabulary takes seconds, so only then). Callers never ask it to add BOS.
     """
     from tokenizers import Tokenizer
 
-    spec = copy.deepcopy(spec)
+    pre_tokenizer = copy.deepcopy(spec.get("pre_tokenizer"))
+    normalizer = copy.deepcopy(spec.get("normalizer"))
 
     def switch_off_prefix(node: dict) -> None:
         if node.get("type") == "Metaspace":
@@ -290,14 +292,15 @@ def _continuation_tokenizer(spec: dict):
         if node.get("type") == "ByteLevel":
             node["add_prefix_space"] = False
 
-    _walk(spec.get("pre_tokenizer"), switch_off_prefix)
-    normalizer = spec.get("normalizer")
+    _walk(pre_tokenizer, switch_off_prefix)
     if normalizer and normalizer.get("type") == "Prepend":
-        spec["normalizer"] = None
+        normalizer = None
     elif normalizer and normalizer.get("type") == "Sequence":
         normalizer["normalizers"] = [n for n in normalizer["normalizers"] if n.get("type") != "Prepend"]
-    spec["post_processor"] = None
-    return Tokenizer.from_str(json.dumps(spec))
+    if (pre_tokenizer, normalizer) == (spec.get("pre_tokenizer"), spec.get("normalizer")):
+        return backend
+    changed = {**spec, "pre_tokenizer": pre_tokenizer, "normalizer": normalizer}
+    return Tokenizer.from_str(json.dumps(changed))
 
 
 def vocabulary_from_hf(tokenizer, name: str | None = None, size: int | None = None) -> Vocabulary:
@@ -344,7 +347,7 @@ def vocabulary_from_hf(tokenizer, name: str | None = None, size: int | None = No
             special_texts[i] = tokenizer.convert_ids_to_tokens(i)
             token_bytes[i] = None
 
-    encoder = _continuation_tokenizer(spec)
+    encoder = _continuation_tokenizer(backend, spec)
     eos = getattr(tokenizer, "eos_token_id", None)
     vocab = Vocabulary(
         name=name or getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__,

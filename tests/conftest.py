@@ -14,6 +14,12 @@ import specviz as sv
 torch.set_num_threads(1)
 
 CROSS_PAIRS = ["spm-vs-bpe", "bpe-vs-spm", "bpe-large-vs-bpe-small", "bpe-vs-char"]
+REPORTS: list[str] = []  # findings tests report without asserting them, printed at the end
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in REPORTS:
+        terminalreporter.write_line(f"REPORT: {line}")
 
 
 def pytest_configure(config):

@@ -23,12 +23,8 @@ import platformdirs
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from specviz.models import bundled  # noqa: E402
-from specviz.models.bundled import (  # noqa: E402
+from specviz.models import bundled
+from specviz.models.bundled import (
     BUNDLED_MODELS,
     DEFAULT_DRAFTER,
     DEFAULT_TARGET,
@@ -401,3 +397,18 @@ def test_second_load_comes_from_the_cache_without_pip(real_cache, monkeypatch, c
         assert len(tokenizer) == BUNDLED_MODELS[name].vocab_size
         with capsys.disabled():
             print(f"\ncached load_bundled {name}: {seconds:.1f} s")
+
+
+@pytest.mark.slow
+def test_bundled_pair_greedy_slem_and_tli_equal_target_greedy(real_cache, capsys):
+    import specviz as sv
+
+    pair = sv.load_pair(cache_dir=real_cache.root)
+    assert not pair.same_vocabulary and 40_000 < pair.intersection.size < 50_000
+    for prompt in ("The capital of France is", "def add(a, b):\n    return", " Once upon a time,"):
+        reference = sv.generate(pair, prompt, "autoregressive", max_new_tokens=12)
+        for algorithm in ("slem", "tli"):
+            res = sv.generate(pair, prompt, algorithm, max_new_tokens=12, lookahead=3)
+            assert res.token_ids == reference.token_ids, (algorithm, prompt, res.text)
+            with capsys.disabled():
+                print(f"\n{algorithm} {prompt!r} -> {res.text!r}: {res.stats}")
