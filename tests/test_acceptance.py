@@ -1,0 +1,43 @@
+"""Exact one-position acceptance rates against what the algorithms actually do."""
+
+import pytest
+from conftest import tiny
+
+import specviz as sv
+from specviz.acceptance import expected_acceptance, proposal_law
+
+
+def measured_first_acceptance(pair, prompt, algorithm, runs):
+    kept = sum(sv.generate(pair, prompt, algorithm, max_new_tokens=2, lookahead=1,
+                           temperature=1.0, seed=s).trace.iterations[0].get("accept").accepted
+               for s in range(runs))
+    return kept / runs
+
+
+@pytest.mark.parametrize("name,algorithm,rule", [
+    ("spm-vs-bpe", "tli", "tli"), ("shared-vocab", "sd", "sd"), ("toy", "tli", "tli"),
+    ("toy", "slrs", "slrs"),
+])
+def test_measured_acceptance_matches_the_formula(name, algorithm, rule):
+    pair = sv.toy_pair() if name == "toy" else tiny(name)
+    prompt = "the" if name == "toy" else "The rain"
+    expected, runs = expected_acceptance(pair, prompt, rule), 1500
+    sigma = (expected * (1 - expected) / runs) ** 0.5
+    assert measured_first_acceptance(pair, prompt, algorithm, runs) == \
+        pytest.approx(expected, abs=4 * sigma + 1e-9)
+
+
+def test_renormalising_on_the_intersection_never_lowers_acceptance():
+    for pair, prompt in ((sv.toy_pair(), "the"), (tiny("spm-vs-bpe"), "The rain"),
+                         (tiny("bpe-vs-char"), "The rain")):
+        union = expected_acceptance(pair, prompt, "union")
+        assert union <= expected_acceptance(pair, prompt, "tli") + 1e-6
+        assert proposal_law(pair, prompt, "tli").sum() == pytest.approx(1.0)
+        assert proposal_law(pair, prompt, "union").sum() <= 1.0 + 1e-6
+
+
+def test_rules_are_checked():
+    with pytest.raises(ValueError, match="sd, union, tli, slrs"):
+        proposal_law(sv.toy_pair(), "the", "medusa")
+    with pytest.raises(ValueError, match="shared vocabulary"):
+        proposal_law(sv.toy_pair(), "the", "sd")
