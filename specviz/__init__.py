@@ -14,13 +14,14 @@ from .models.catalogue import KNOWN_PAIRS, KnownPair
 from .models import (HFModel, LanguageModel, ModelPair, ToyLM, load_model, load_pair, pick_device,
                      set_threads, toy_pair)
 from .trace import PHASES, Stats, Trace
+from .viz import Stepper, explore
 from .vocab import Vocabulary, VocabularyError, intersect
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS", "BUNDLED_MODELS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "HFModel",
-    "LanguageModel", "ModelPair", "Result", "SLRSBudgetError", "Stats", "ToyLM", "Trace",
-    "Vocabulary", "VocabularyError", "generate", "intersect", "load_model", "load_pair",
+    "LanguageModel", "ModelPair", "Result", "SLRSBudgetError", "Stats", "Stepper", "ToyLM", "Trace",
+    "Vocabulary", "VocabularyError", "explore", "generate", "intersect", "load_model", "load_pair",
     "make_algorithm", "pick_device", "prepare_bundled", "bundled_status", "set_threads", "slrs_cost", "toy_pair",
 ]

@@ -49,6 +49,8 @@ class DraftEvent(Event):
     ``probs[i]`` is the probability of ``tokens[i]`` under the law it was drawn from (TLI: the
     renormalised q' on the intersection); ``draws[i]`` is the uniform number that picked it by
     inverse CDF (``None`` under greedy decoding); ``top[i]`` is the top-k of that law.
+    ``used[i]`` says whether the token became part of the proposal: SLRS draws tokens it then
+    drops (the one that ends a proposal, and the tokens of a proposal that spells no target token).
     """
 
     phase: ClassVar[str] = "draft"
@@ -57,6 +59,7 @@ class DraftEvent(Event):
     probs: list[float] = field(default_factory=list)
     draws: list[float | None] = field(default_factory=list)
     top: list[list[TokenProb]] = field(default_factory=list)
+    used: list[bool] = field(default_factory=list)
     text: str = ""
     stop_reason: str = ""  # "lookahead", "eos", "no-mass", "not-a-target-token", ...
 
@@ -159,8 +162,10 @@ class AcceptEvent(Event):
 
     ``accepted`` candidates were kept; ``first_rejected`` is the index of the first rejected
     candidate (``None`` if all passed). ``replacement`` is the target's token at that position,
-    drawn from ``residual_top``'s full distribution; ``bonus`` is the extra token sampled from p
-    when every candidate passed. ``committed`` lists every token added to the output.
+    drawn from the residual whose top-k is ``residual_top`` (exact match: from p itself; SLRS, which
+    never forms the whole residual: ``residual_top`` is p's top-k, and ``residual_draws`` lists
+    the tries of sampling the residual by rejection from p). ``bonus`` is the extra token sampled
+    from p when every candidate passed. ``committed`` lists every token added to the output.
     """
 
     phase: ClassVar[str] = "accept"

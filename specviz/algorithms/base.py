@@ -199,6 +199,7 @@ def draft_tokens(run: Decoding, n: int, restrict=None) -> Draft:
         event.probs.append(float(q[token]))
         event.draws.append(u)
         event.top.append(run.top_drafter(q))
+        event.used.append(True)
         if token in vocab.eos_ids:
             event.stop_reason = "eos"
             break

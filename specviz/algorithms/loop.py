@@ -256,6 +256,7 @@ def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
         "algorithm": algo.name, "params": algo.params(), "temperature": run.temperature,
         "seed": run.seed, "max_new_tokens": run.max_new_tokens, "top_k": run.top_k,
         "target": model_meta(pair.target), "drafter": model_meta(pair.drafter),
+        "intersection_size": pair.intersection.size if pair.drafter is not None else None,
         "prompt_ids": run.target_ids[:run.prompt_len], "threads": torch.get_num_threads(),
         "versions": _library_versions(),
     }

@@ -207,7 +207,7 @@ class SLRS(Algorithm):
                  event: DraftEvent) -> _Proposal:
         """Run the drafting process once after the drafter context plus ``before``."""
         prefixes, vocab = self.prefixes(run), run.drafter.vocab
-        spelled, path = b"", []
+        spelled, path, first = b"", [], len(event.tokens)
         while True:
             q = self._law(run, tree, before + tuple(path))
             token, u = run.choose(q, run.draft_draws)
@@ -216,16 +216,21 @@ class SLRS(Algorithm):
             event.probs.append(float(q[token]))
             event.draws.append(u)
             event.top.append(run.top_drafter(q))
+            event.used.append(True)
             if token in vocab.eos_ids and not spelled and _target_eos(run) is not None:
                 return _Proposal(_target_eos(run), [token])
             piece = vocab.token_bytes[token]
             if not piece or not prefixes.is_prefix(spelled + piece):
-                break  # stop before this token
+                event.used[-1] = False  # stop before this token
+                break
             spelled += piece
             path.append(token)
             if not prefixes.extends(spelled):
                 break
-        return _Proposal(prefixes.id_of.get(spelled) if spelled else None, path)
+        target = prefixes.id_of.get(spelled) if spelled else None
+        if target is None:  # ⊥: nothing this run drew is proposed
+            event.used[first:] = [False] * (len(event.used) - first)
+        return _Proposal(target, path)
 
     def draft(self, run: Decoding) -> Draft:
         event = DraftEvent(iteration=0, stop_reason="lookahead")

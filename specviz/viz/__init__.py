@@ -1,0 +1,16 @@
+"""See speculative decoding: figures built from a trace, and widgets to step through and run it.
+
+    from specviz.viz import Stepper, explore, token_strip_figure
+    Stepper(res.trace)        # step through iterations and phases
+    explore(pair)             # choose prompt, algorithm, ... and run live
+
+Everything draws from a ``Trace`` alone, so traces saved as JSON can be explored without models.
+Figures render offline (plotly.js ships with the package; widgets use anywidget).
+"""
+
+from .figures import (distribution_figure, save_html, speedup_figure, summary_figure,
+                      token_strip_figure, translation_figure, vocabulary_figure)
+from .widgets import Explorer, Stepper, explore
+
+__all__ = ["Explorer", "Stepper", "distribution_figure", "explore", "save_html", "speedup_figure",
+           "summary_figure", "token_strip_figure", "translation_figure", "vocabulary_figure"]
