@@ -32,7 +32,10 @@ def sample(probs: torch.Tensor, u: float) -> int:
 
 def cumulative(probs: torch.Tensor) -> torch.Tensor:
     """The cumulative sums of ``probs``, in float64 so that rounding does not bias the last tokens
-    of a large vocabulary. Compute once to draw many samples from one law."""
+    of a large vocabulary (on the CPU for Apple's MPS, which has no float64). Compute once to draw
+    many samples from one law."""
+    if probs.device.type == "mps":
+        probs = probs.cpu()
     return torch.cumsum(probs.double(), dim=0)
 
 
