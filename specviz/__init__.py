@@ -9,6 +9,7 @@
 from .algorithms import ALGORITHMS, SD, SLEM, SLRS, TLI, Algorithm, Autoregressive, make_algorithm
 from .algorithms.loop import Result, generate
 from .algorithms.slrs import SLRSBudgetError, slrs_cost
+from .bench import BenchResult, bench
 from .models.bundled import BUNDLED_MODELS, bundled_status, prepare_bundled
 from .models.catalogue import KNOWN_PAIRS, KnownPair
 from .models import (HFModel, LanguageModel, ModelPair, ToyLM, load_model, load_pair, pick_device,
@@ -20,8 +21,8 @@ from .vocab import Vocabulary, VocabularyError, intersect
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALGORITHMS", "BUNDLED_MODELS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "HFModel",
+    "ALGORITHMS", "BUNDLED_MODELS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "BenchResult", "HFModel",
     "LanguageModel", "ModelPair", "Result", "SLRSBudgetError", "Stats", "Stepper", "ToyLM", "Trace",
-    "Vocabulary", "VocabularyError", "explore", "generate", "intersect", "load_model", "load_pair",
+    "Vocabulary", "VocabularyError", "bench", "explore", "generate", "intersect", "load_model", "load_pair",
     "make_algorithm", "pick_device", "prepare_bundled", "bundled_status", "set_threads", "slrs_cost", "toy_pair",
 ]

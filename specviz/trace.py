@@ -63,6 +63,16 @@ class DraftEvent(Event):
     text: str = ""
     stop_reason: str = ""  # "lookahead", "eos", "no-mass", "not-a-target-token", ...
 
+    def add(self, token: int, text: str, prob: float, draw: float | None,
+            top: list[TokenProb]) -> None:
+        """Record one drafted token (as used; SLRS may mark it unused afterwards)."""
+        self.tokens.append(token)
+        self.texts.append(text)
+        self.probs.append(prob)
+        self.draws.append(draw)
+        self.top.append(top)
+        self.used.append(True)
+
 
 @dataclass
 class PsiPath:
@@ -205,7 +215,8 @@ class Iteration:
 class Stats:
     """Counts and timings of one run. Cheap to collect, so they are kept even when tracing is off.
 
-    ``proposed`` counts candidate target tokens put to the target; ``accepted`` those it kept.
+    ``proposed`` counts candidate target tokens put to the target; ``accepted`` those it kept;
+    accepted / judged is the per-position acceptance of the cost model.
     ``overhead_seconds`` is everything outside the two models' forward passes (tokenization,
     alignment, sampling, bookkeeping, recording).
     """
@@ -216,6 +227,7 @@ class Stats:
     drafter_forward_passes: int = 0
     drafted: int = 0  # drafter tokens drafted
     proposed: int = 0
+    judged: int = 0  # candidates the target examined (those after a rejection never are)
     accepted: int = 0
     seconds: float = 0.0
     time_to_first_token: float = 0.0

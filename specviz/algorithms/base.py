@@ -194,12 +194,7 @@ def draft_tokens(run: Decoding, n: int, restrict=None) -> Draft:
         token, u = run.choose(q, run.draft_draws)
         tokens.append(token)
         laws.append(q)
-        event.tokens.append(token)
-        event.texts.append(vocab.describe(token))
-        event.probs.append(float(q[token]))
-        event.draws.append(u)
-        event.top.append(run.top_drafter(q))
-        event.used.append(True)
+        event.add(token, vocab.describe(token), float(q[token]), u, run.top_drafter(q))
         if token in vocab.eos_ids:
             event.stop_reason = "eos"
             break

@@ -57,7 +57,7 @@ def _hook_list(hooks) -> list[Hook]:
 
 
 @functools.cache
-def _library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("specviz", "torch", "transformers", "tokenizers"):
         try:
@@ -147,6 +147,7 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
             verdict = rule(run, cand, p)
             box.append(verdict.event)
         with runner.phase("accept") as box:
+            runner.stats.judged += len(verdict.event.positions)
             event = settle(run, algo, cand, verdict, p)
             finished = _commit(run, event)
             if finished is None and algo.needs_drafter:
@@ -258,5 +259,5 @@ def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
         "target": model_meta(pair.target), "drafter": model_meta(pair.drafter),
         "intersection_size": pair.intersection.size if pair.drafter is not None else None,
         "prompt_ids": run.target_ids[:run.prompt_len], "threads": torch.get_num_threads(),
-        "versions": _library_versions(),
+        "versions": library_versions(),
     }

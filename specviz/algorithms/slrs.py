@@ -211,12 +211,7 @@ class SLRS(Algorithm):
         while True:
             q = self._law(run, tree, before + tuple(path))
             token, u = run.choose(q, run.draft_draws)
-            event.tokens.append(token)
-            event.texts.append(vocab.describe(token))
-            event.probs.append(float(q[token]))
-            event.draws.append(u)
-            event.top.append(run.top_drafter(q))
-            event.used.append(True)
+            event.add(token, vocab.describe(token), float(q[token]), u, run.top_drafter(q))
             if token in vocab.eos_ids and not spelled and _target_eos(run) is not None:
                 return _Proposal(_target_eos(run), [token])
             piece = vocab.token_bytes[token]

@@ -1,0 +1,181 @@
+"""The benchmark harness, the Hugging Face side-by-side and the CLI, on tiny random models."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+import torch
+
+import specviz as sv
+from specviz.bench import (PROMPT_SETS, ROW_COLUMNS, SUMMARY_COLUMNS, PassCosts, bench,
+                           compare_with_hf, load_prompts, prompt_sets)
+from specviz.cli import main
+from specviz.huggingface import hf_algorithm, hf_generate
+from specviz.models.tiny import tiny_pair
+from specviz.trace import Trace
+
+MAX_NEW = 10
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return sv.load_pair(*tiny_pair("bpe-vs-spm"))
+
+
+@pytest.fixture(scope="module")
+def result(pair):
+    return bench(pair, algorithms=["slem", "tli"], lookahead=[2], temperature=[0.0, 1.0],
+                   prompts=["code", "chat"], prompts_per_set=1, max_new_tokens=MAX_NEW, warmup=1,
+                   threads=[1], progress=False)
+
+
+def test_prompt_sets_load():
+    sets = prompt_sets()
+    assert set(PROMPT_SETS) <= set(sets)
+    assert all(len(s["prompts"]) >= 3 for s in sets.values())
+    assert "Article:" in load_prompts(["summarise"], 1)[0].text  # the source is in the prompt
+    assert [p.key for p in load_prompts(["code", "chat"], 2)] == ["code/0", "code/1", "chat/0",
+                                                                     "chat/1"]
+    with pytest.raises(ValueError, match="Unknown prompt set"):
+        load_prompts(["poetry"])
+
+
+def test_every_metric_present_and_consistent(result):
+    # 2 prompts x (per temperature: specviz AR, SLEM, TLI + HF AR and HF's one algorithm)
+    assert len(result.rows) == 2 * 2 * 5
+    for r in result.rows:
+        assert set(ROW_COLUMNS) <= set(r), set(ROW_COLUMNS) - set(r)
+        assert r["threads"] == 1
+        assert r["new_tokens"] == MAX_NEW or r["finish_reason"] == "eos"
+        assert 0 < r["time_to_first_token"] <= r["seconds"]
+        assert r["seconds_per_token"] == pytest.approx(r["seconds"] / r["new_tokens"])
+        assert r["target_passes_per_token"] > 0
+        assert r["peak_memory_mb"] > 0 and r["cpu_seconds"] > 0
+        assert len(r["target_pass_sizes"]) == r["target_passes"]
+        assert sum(r["drafter_pass_sizes"]) == r["drafter_positions"]
+        assert 0 <= r["overhead_share"] < 1
+        if r["impl"] == "specviz":
+            assert 0 <= r["accepted"] <= r["judged"] <= r["proposed"]
+            assert r["drafted"] >= 0
+            assert sum(r[f"{p}_seconds"] for p in sv.PHASES) <= r["seconds"] + 1e-6
+            assert r["predicted_seconds"] > 0
+        if r["algorithm"] == "autoregressive":
+            assert r["speedup"] == pytest.approx(1.0)
+            assert r["drafter_passes"] == 0
+        else:
+            assert r["drafter_passes_per_token"] > 0
+
+
+def test_greedy_runs_reproduce_plain_decoding(result):
+    greedy = [r for r in result.rows if r["temperature"] == 0]
+    assert greedy and all(r["same_as_autoregressive"] for r in greedy)
+    assert all(r["same_as_autoregressive"] is None for r in result.rows if r["temperature"] > 0)
+
+
+def test_summary_hf_comparison_and_cost_model(result):
+    summary = result.summary
+    assert {s["impl"] for s in summary} == {"specviz", "hf"}
+    hf = compare_with_hf(result.rows, summary)
+    assert {(h["algorithm"], h["temperature"]) for h in hf} == {
+        ("autoregressive", 0.0), ("slem", 0.0), ("autoregressive", 1.0), ("tli", 1.0)}
+    assert all(h["same_output"] for h in hf if h["temperature"] == 0)
+    assert all(h["ratio_min"] <= h["wall_ratio"] <= h["ratio_max"] and h["cpu_ratio"] > 0
+               for h in hf)
+    for s in (s for s in summary if s["impl"] == "specviz"):
+        assert s["predicted_seconds_per_token"] > 0 and s["predicted_counted"] > 0
+        assert s["predicted_speedup"] > 0
+    for text in (result.table(), result.hf_table(), result.cost_table(), result.costs_table()):
+        assert len(text.splitlines()) > 2
+
+
+def test_csv_json_and_self_contained_html(result, tmp_path):
+    paths = result.save(tmp_path)
+    with paths["rows"].open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == ROW_COLUMNS and len(rows) == len(result.rows)
+    with paths["summary"].open(newline="") as f:
+        assert tuple(next(csv.reader(f))) == SUMMARY_COLUMNS
+    data = json.loads(paths["json"].read_text())
+    assert set(data) == {"config", "machine", "rows", "summary", "hf_comparison", "pass_costs"}
+    for key in ("platform", "cpu_count", "torch_threads", "device", "dtype", "versions",
+                "memory_method"):
+        assert key in data["machine"]
+    assert "torch" in data["machine"]["versions"] and "transformers" in data["machine"]["versions"]
+    page = paths["html"].read_text()
+    assert "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js itself is inlined
+    assert not re.search(r"<script[^>]+src=[\"']?https?:", page)
+
+
+def test_thread_counts_are_compared_in_one_benchmark(pair):
+    before = torch.get_num_threads()
+    res = bench(pair, algorithms=["slem"], lookahead=[2], temperature=[0.0], prompts=["chat"],
+                  max_new_tokens=4, warmup=0, threads=[1, 2], hf=False, progress=False)
+    assert {r["threads"] for r in res.rows} == {1, 2} and set(res.costs) == {1, 2}
+    assert "2 thr / 1 thr" in res.threads_table()
+    assert torch.get_num_threads() == before  # the caller's setting is restored
+
+
+def test_pass_cost_interpolation():
+    pc = PassCosts(threads=1, target=[1.0, 2.0, 4.0], drafter=[0.5, 0.6, 0.7])
+    assert pc.target_pass(1) == 1.0 and pc.target_pass(2.5) == 3.0
+    assert pc.target_pass(4) == 6.0  # extrapolated along the last segment
+    assert pc.c == 0.5 and pc.verify_cost(3) == 4.0
+
+
+def test_hf_side_by_side_agrees_under_greedy(pair):
+    assert hf_algorithm(pair, 0.0) == "slem" and hf_algorithm(pair, 1.0) == "tli"
+    ours = sv.generate(pair, "The rain", "slem", max_new_tokens=MAX_NEW, lookahead=3,
+                       temperature=0, trace_top_k=None)
+    theirs = hf_generate(pair, "The rain", "slem", max_new_tokens=MAX_NEW, lookahead=3)
+    assert theirs.token_ids == ours.token_ids
+    assert theirs.target.passes > 0 and theirs.drafter.passes > 0
+    assert 0 < theirs.time_to_first_token <= theirs.seconds
+    drafter_config = pair.drafter.model.generation_config
+    assert drafter_config.num_assistant_tokens != 3  # restored after the call
+    with pytest.raises(ValueError, match="picks SLEM or TLI"):
+        hf_generate(pair, "The rain", "tli", temperature=0.0)
+
+
+def test_cli_bench_end_to_end(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["bench", "--pair", "tiny:bpe-vs-spm", "--algorithms", "slem", "--lookahead", "2",
+                 "--temperature", "0", "--prompts", "code", "--max-new-tokens", "6",
+                 "--warmup", "0", "--threads", "1", "--out", str(out), "--record", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "speedup" in printed and "HF/sv wall" in printed
+    assert {p.name for p in out.iterdir()} >= {"rows.csv", "summary.csv", "results.json",
+                                               "report.html", "traces"}
+    traces = list((out / "traces").glob("*.json"))
+    assert traces and Trace.from_json(traces[0]).iterations
+
+
+def test_cli_generate(capsys):
+    assert main(["generate", "--pair", "tiny:bpe-vs-spm", "--prompt", "The rain", "--algorithm",
+                 "slem", "--max-new-tokens", "5", "--threads", "1"]) == 0
+    assert "tokens in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--algorithms", "fast"], "'fast' is not one of"),
+    (["bench", "--lookahead", "0"], "--lookahead"),
+    (["bench", "--pair", "tiny:nope"], "Unknown tiny pair"),
+    (["bench", "--pair", "tiny:bpe-vs-spm", "--prompts", "poetry"], "Unknown prompt set"),
+    (["bench", "--pair", "just-one-model"], "Cannot read the pair"),
+    (["bench", "--dtype", "int3"], "invalid choice"),
+])
+def test_bad_options_give_clear_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--pair", "tiny:bpe-vs-spm", "--device", "cuda"])
+    assert "no CUDA GPU" in capsys.readouterr().err
