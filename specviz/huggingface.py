@@ -72,12 +72,14 @@ def hf_algorithm(pair: ModelPair, temperature: float, assisted: bool = True) -> 
 
 def hf_generate(pair: ModelPair, prompt: str, algorithm: str = "slem", *, max_new_tokens: int = 64,
                 lookahead: int = 4, temperature: float = 0.0, seed: int = 0,
-                confidence_threshold: float = 0.0) -> HFRun:
+                confidence_threshold: float = 0.0, prune_lm_head: bool = False) -> HFRun:
     """Run Hugging Face's ``generate`` for ``algorithm`` on the models of ``pair``.
 
     ``algorithm`` must be what HF runs at this temperature (see ``hf_algorithm``): HF has no SLEM
     with sampling and no TLI with greedy decoding. ``seed`` seeds torch's global generator, which
     HF samples from (so HF's samples differ from specviz's, but each is reproducible).
+    ``prune_lm_head=True`` runs TLI as HF ships it (pruned drafter head; not lossless in 5.24,
+    and it rewrites the drafter in place: use models and tokenizers loaded for that run only).
     """
     assisted = algorithm != "autoregressive"
     target, drafter = _hf_models(pair, needs_drafter=assisted)
@@ -92,7 +94,7 @@ def hf_generate(pair: ModelPair, prompt: str, algorithm: str = "slem", *, max_ne
         kwargs["assistant_model"] = drafter.model
     if algorithm in ("slem", "tli"):
         kwargs |= {"tokenizer": target.tokenizer, "assistant_tokenizer": drafter.tokenizer}
-    if algorithm == "tli":
+    if algorithm == "tli" and not prune_lm_head:
         _unpruned_translator(target, drafter)
     clock = _FirstTokenClock()
     torch.manual_seed(seed)

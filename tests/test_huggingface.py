@@ -28,3 +28,51 @@ def test_greedy_slem_agrees_with_hugging_face(name):
     for prompt in PROMPTS:
         ours = sv.generate(pair, prompt, "slem", max_new_tokens=16)
         assert ours.token_ids == hf_assisted(pair, prompt, do_sample=False, max_new_tokens=16)
+
+
+def _fresh_pair(name):
+    """Models and tokenizer objects of their own: HF caches its TLI translator per tokenizer object
+    and prunes the drafter's head in place, which must not leak into other tests."""
+    import copy
+
+    from specviz.models.tiny import tiny_pair
+
+    (t, t_tok), (d, d_tok) = tiny_pair(name)
+    return sv.load_pair((t, copy.deepcopy(t_tok)), (d, copy.deepcopy(d_tok)))
+
+
+@pytest.mark.slow
+def test_hugging_face_tli_under_the_same_chi_square():
+    """Reported, not asserted: transformers 5.24's TLI as shipped (pruned drafter head) failed
+    this test. With pruning off it should pass; ours passes on the same pair and prompt."""
+    from collections import Counter
+
+    import transformers
+    from conftest import REPORTS
+
+    from specviz.huggingface import hf_generate
+    from specviz.lossless import chi_square, target_distribution
+
+    name, prompt, runs = "bpe-large-vs-bpe-small", "The rain", 500
+    expected = target_distribution(tiny(name), prompt, 2, 1.0)
+    findings = {}
+    for label, prune in (("as shipped (pruned drafter head)", True), ("pruning off", False)):
+        pair = _fresh_pair(name)
+        try:
+            counts = Counter(tuple(hf_generate(pair, prompt, "tli", max_new_tokens=2, lookahead=3,
+                                               temperature=1.0, seed=s,
+                                               prune_lm_head=prune).token_ids)
+                             for s in range(runs))
+            findings[label] = str(chi_square(expected, counts))
+        except Exception as err:  # a crash is a finding too
+            findings[label] = f"crashed: {type(err).__name__}: {err}"
+    ours = chi_square(expected, Counter(
+        tuple(sv.generate(tiny(name), prompt, "tli", max_new_tokens=2, lookahead=3,
+                          temperature=1.0, seed=s, trace_top_k=None).token_ids)
+        for s in range(runs)))
+    for label, finding in findings.items():
+        REPORTS.append(f"Hugging Face transformers {transformers.__version__} TLI {label}, "
+                       f"{name}: {finding}")
+    REPORTS.append(f"specviz TLI, {name}: {ours}")
+    assert ours.p_value > 1e-3
+    assert len(findings) == 2
