@@ -30,7 +30,7 @@ specviz prepare
 
 case "${1:-}" in
     --test)
-        exec python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax \
+        exec python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax --nbval-current-env \
             --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
         ;;
     --execute)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from .algorithms.base import Decoding
-from .algorithms.slrs import SLRS, _Tree
-from .sampling import probabilities, seeded_streams
+from .algorithms.slrs import psi_lattices
+from .sampling import probabilities
 
 RULES = ("sd", "union", "tli", "slrs")
 
@@ -29,12 +28,8 @@ def proposal_law(pair, prompt: str, rule: str, temperature: float = 1.0) -> torc
         raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
     target, drafter = pair.target, pair.drafter
     if rule == "slrs":
-        drafts, targets = seeded_streams(0)
-        run = Decoding(pair, prompt, max_new_tokens=1, temperature=temperature, seed=0, top_k=0,
-                       lookbehind=0, draft_draws=drafts, target_draws=targets)
-        algorithm, tree = SLRS(), _Tree()
-        psi = [algorithm.lattice(run, tree, (), t).psi for t in range(target.vocab.size)]
-        return torch.tensor(psi)
+        lattices = psi_lattices(pair, prompt, temperature=temperature)
+        return torch.tensor([lattices[t].psi for t in range(target.vocab.size)])
     q = probabilities(drafter.logits(drafter.prompt_ids(prompt), 1)[0], temperature).cpu()
     if rule == "sd":
         if not pair.same_vocabulary:

@@ -3,15 +3,13 @@
 from collections import defaultdict
 
 import pytest
-import torch
 from conftest import tiny
 
 import specviz as sv
-from specviz.algorithms.base import Decoding
-from specviz.algorithms.slrs import _Tree
+from specviz.algorithms.slrs import psi_lattices
 from specviz.lossless import check_lossless
 from specviz.models.toy import EOS
-from specviz.sampling import probabilities, seeded_streams
+from specviz.sampling import probabilities
 
 # A drafter whose vocabulary overlaps itself ('h', 'he', 'hey', 'ey', ...): 'hey' has 4 paths.
 HEY_TARGET = {
@@ -60,13 +58,8 @@ def brute_force_proposal_law(pair, prompt, temperature):
     return dict(law)
 
 
-def psi_of_every_token(pair, prompt, temperature, algorithm=None):
-    algorithm = algorithm or sv.SLRS()
-    drafts, targets = seeded_streams(0)
-    run = Decoding(pair, prompt, max_new_tokens=4, temperature=temperature, seed=0, top_k=0,
-                   lookbehind=10, draft_draws=drafts, target_draws=targets)
-    tree = _Tree()
-    return {t: algorithm.lattice(run, tree, (), t) for t in range(pair.target.vocab.size)}
+def psi_of_every_token(pair, prompt, temperature):
+    return psi_lattices(pair, prompt, temperature=temperature)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])

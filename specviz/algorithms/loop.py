@@ -250,7 +250,8 @@ def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
     def model_meta(m):
         if m is None:
             return None
-        return {"name": m.name, "tokenizer": m.vocab.name, "vocab_size": m.vocab.size,
+        return {"name": m.name, "tokenizer": getattr(m, "tokenizer_name", m.vocab.name),
+                "vocab_size": m.vocab.size,
                 "device": str(m.device), "dtype": str(getattr(m, "dtype", "")).replace("torch.", "")}
 
     return {

@@ -358,3 +358,36 @@ class SLRS(Algorithm):
                 return token, u, tries
         raise SLRSBudgetError(f"No residual token after {self.max_residual_tries} tries: p and psi "
                               "agree to rounding error here, so a rejection should not happen.")
+
+
+# -- psi without running a decoder ---------------------------------------------------------------------
+
+def psi_lattices(pair, prompt: str, tokens=None, algorithm: SLRS | None = None,
+                 temperature: float = 1.0) -> dict[int, Lattice]:
+    """psi of each target token (ids or texts; default: the whole target vocabulary) right after
+    ``prompt``, with every drafter path that spells it. ``algorithm``: an ``SLRS`` (default
+    ``SLRS()``); ``specviz.lossless.PaperPsiSLRS()`` shows the broken psi without stop factors.
+    Drafter laws are computed once and shared by all tokens."""
+    from ..sampling import seeded_streams
+
+    vocab = pair.target.vocab
+    ids = range(vocab.size) if tokens is None else [_token_id(vocab, t, pair) for t in tokens]
+    drafts, targets = seeded_streams(0)
+    run = Decoding(pair, prompt, max_new_tokens=1, temperature=temperature, seed=0, top_k=0,
+                   lookbehind=0, draft_draws=drafts, target_draws=targets)
+    algorithm, tree = algorithm or SLRS(), _Tree()
+    return {t: algorithm.lattice(run, tree, (), t) for t in ids}
+
+
+def psi_lattice(pair, prompt: str, token: int | str, algorithm: SLRS | None = None,
+                temperature: float = 1.0) -> Lattice:
+    """psi of one target token (its id or its text) right after ``prompt``, path by path."""
+    return next(iter(psi_lattices(pair, prompt, [token], algorithm, temperature).values()))
+
+
+def _token_id(vocab: Vocabulary, token: int | str, pair) -> int:
+    if isinstance(token, int):
+        return token
+    if token.encode() not in vocab.id_by_bytes:
+        raise ValueError(f"{token!r} is not a token of {pair.target.name}")
+    return vocab.id_by_bytes[token.encode()]

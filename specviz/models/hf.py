@@ -46,6 +46,8 @@ class HFModel(LanguageModel):
         self.tokenizer = tokenizer
         self.name = (name or getattr(model, "name_or_path", "") or model.config._name_or_path
                      or type(model).__name__)
+        self.tokenizer_name = name or getattr(tokenizer, "name_or_path", "") or \
+            type(tokenizer).__name__  # bundled models: their name, not the cache folder
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         out_size = model.get_output_embeddings().weight.shape[0]

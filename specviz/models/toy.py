@@ -53,6 +53,21 @@ DRAFTER_TABLE: dict[str, dict[str, float]] = {
     ".": {EOS: 0.5, " the": 0.5},
 }
 
+# The same rows and the same tokens, in the same order, as the toy target's table (so both models
+# number their tokens alike and standard speculative decoding applies); only the numbers differ.
+SHARED_DRAFTER_TABLE: dict[str, dict[str, float]] = {
+    "the": {" sky": 0.5, " rain": 0.2, " rainbow": 0.3},
+    " the": {" sky": 0.5, " rain": 0.2, " rainbow": 0.3},
+    " sky": {" is": 1.0},
+    " rain": {" is": 0.5, " bow": 0.5},
+    " bow": {" is": 1.0},
+    " rainbow": {" is": 1.0},
+    " is": {" wet": 0.6, " bright": 0.4},
+    " wet": {".": 1.0},
+    " bright": {".": 1.0},
+    ".": {EOS: 0.5, " the": 0.5},
+}
+
 
 def longest_match_encoder(tokens: Sequence[str]):
     """A tokenizer you can run in your head: left to right, always take the longest token that fits.
@@ -135,3 +150,8 @@ def toy_pair(target_table: Mapping | None = None, drafter_table: Mapping | None 
 
     return ModelPair(ToyLM("toy-target", target_table or TARGET_TABLE),
                      ToyLM("toy-drafter", drafter_table or DRAFTER_TABLE))
+
+
+def shared_toy_pair():
+    """The toy target with a drafter over the *same* vocabulary (standard SD works on it)."""
+    return toy_pair(TARGET_TABLE, SHARED_DRAFTER_TABLE)

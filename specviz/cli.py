@@ -1,0 +1,217 @@
+"""The ``specviz`` command: prepare the bundled models, generate once, or benchmark.
+
+    specviz prepare
+    specviz generate --prompt "The capital of France is" --algorithm slem --threads 1
+    specviz bench --pair bundled --algorithms slem tli --lookahead 2 4 --threads 1 --out bench-out
+    specviz course --out build/notebooks
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+import torch
+
+from .algorithms import ALGORITHMS
+
+PAIR_HELP = ("'bundled' (Gemma 3 270M + SmolLM2-135M, offline), 'tiny:<name>' (random test "
+             "models), or '<target>,<drafter>' (hub ids or folders; on a GPU any catalogue pair)")
+
+
+def _items(convert: Callable[[str], object], choices: Sequence[str] | None = None):
+    """An argparse type for one list item that also accepts comma-separated values: 'slem,tli'."""
+    def parse(text: str) -> list:
+        out = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if choices is not None and part not in choices:
+                raise argparse.ArgumentTypeError(f"{part!r} is not one of: {', '.join(choices)}")
+            try:
+                out.append(convert(part))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{part!r} is not a valid value") from None
+        return out
+    return parse
+
+
+def _flat(values) -> list:
+    return [v for group in values for v in group]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pair", default="bundled", help=PAIR_HELP)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: CUDA if present, else Apple MPS, else CPU (default: auto)")
+    p.add_argument("--dtype", default="auto",
+                   choices=["auto", "float32", "bfloat16", "float16"],
+                   help="auto: float32 on CPUs, bfloat16/float16 on GPUs (default: auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="specviz", description="See, step through and measure lossless speculative decoding "
+        "across heterogeneous vocabularies.")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{prepare,generate,bench,course}")
+
+    p = sub.add_parser("prepare", help="download and convert the bundled models (once, ~2 minutes)")
+    p.add_argument("--cache-dir", default=None, help="where to keep them (default: the user cache "
+                   "directory, or $SPECVIZ_CACHE)")
+    p.add_argument("--force", action="store_true", help="rebuild even if already prepared")
+
+    p = sub.add_parser("generate", help="continue one prompt and print the text and its stats")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--algorithm", default="slem", choices=ALGORITHMS)
+    p.add_argument("--lookahead", type=_positive_int, default=None)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max-new-tokens", type=_positive_int, default=48)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch CPU threads (default: torch's own; on small CPUs try 1)")
+    p.add_argument("--record", metavar="FILE", default=None,
+                   help="save the full trace as JSON (notebooks can replay it without the models)")
+    _add_model_options(p)
+
+    p = sub.add_parser("bench", help="time algorithms against plain decoding and Hugging Face")
+    _add_model_options(p)
+    p.add_argument("--algorithms", nargs="+", type=_items(str, ALGORITHMS),
+                   default=[["slem", "tli"]],
+                   help="algorithms to time; autoregressive is always added (default: slem tli)")
+    p.add_argument("--lookahead", nargs="+", type=_items(_positive_int), default=[[3]],
+                   help="draft lengths (default: 3)")
+    p.add_argument("--temperature", nargs="+", type=_items(float), default=[[0.0, 1.0]],
+                   help="0 is greedy (default: 0 1)")
+    p.add_argument("--prompts", nargs="+", type=_items(str),
+                   default=[["summarise", "code", "chat"]],
+                   help="prompt sets: summarise, code, chat (default: all three)")
+    p.add_argument("--prompts-per-set", type=_positive_int, default=1,
+                   help="prompts taken from each set (default: 1)")
+    p.add_argument("--repeats", type=_positive_int, default=1)
+    p.add_argument("--max-new-tokens", type=_positive_int, default=32)
+    p.add_argument("--warmup", type=int, default=1,
+                   help="untimed runs of each setting before timing (default: 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", nargs="+", type=_items(_positive_int), default=None,
+                   help="torch CPU thread counts to compare, interleaved prompt by prompt "
+                   "(default: torch's own)")
+    p.add_argument("--hf", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time Hugging Face's generate() on the same settings (default: on)")
+    p.add_argument("--hf-confidence", type=float, default=0.0,
+                   help="HF's assistant_confidence_threshold (0: off, fixed drafts like specviz; "
+                   "HF's default is 0.4)")
+    p.add_argument("--out", default="specviz-bench", help="folder for CSV, JSON and HTML "
+                   "(default: ./specviz-bench)")
+    p.add_argument("--record", action="store_true",
+                   help="also save one traced (untimed) run per setting and prompt, in OUT/traces")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("course", help="run every course notebook headless, each in a fresh kernel")
+    p.add_argument("--out", default="build/notebooks", help="folder for the executed copies "
+                   "(default: build/notebooks)")
+    p.add_argument("--notebooks", default=None, help="folder holding the notebooks (default: "
+                   "./notebooks, else the one beside the package)")
+    p.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                   help="run only notebooks whose names start with these (e.g. 01 04)")
+    p.add_argument("--timeout", type=_positive_int, default=1200,
+                   help="seconds one cell may take (default: 1200)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = {"prepare": _prepare, "generate": _generate, "bench": _bench,
+               "course": _course}[args.command]
+    try:
+        return command(args)
+    except ValueError as err:
+        parser.error(str(err))  # exits with status 2 and the message, no traceback
+    return 2
+
+
+def _prepare(args) -> int:
+    from .models.bundled import BUNDLED_MODELS, BundledModelError, prepare_bundled
+
+    for name in BUNDLED_MODELS:
+        try:
+            path = prepare_bundled(name, cache_dir=args.cache_dir, force=args.force)
+        except BundledModelError as err:
+            print(f"specviz: {err}", file=sys.stderr)
+            return 1
+        print(f"{name}: ready in {path}")
+    return 0
+
+
+def _generate(args) -> int:
+    from .algorithms.loop import generate
+    from .bench import resolve_pair
+    from .models.pair import set_threads
+
+    if args.threads is not None:
+        set_threads(args.threads)
+    pair = resolve_pair(args.pair, args.device, args.dtype)
+    res = generate(pair, args.prompt, args.algorithm, max_new_tokens=args.max_new_tokens,
+                   lookahead=args.lookahead, temperature=args.temperature, seed=args.seed,
+                   trace_top_k=5 if args.record else None)
+    print(pair.describe())
+    print(f"\n{args.prompt}\033[1m{res.text}\033[0m\n" if sys.stdout.isatty()
+          else f"\n{args.prompt}{res.text}\n")
+    print(res.stats)
+    phases = ", ".join(f"{k} {v:.3f} s" for k, v in res.stats.phase_seconds.items())
+    print(f"phases: {phases}; time to first token {res.stats.time_to_first_token:.3f} s; "
+          f"torch threads {torch.get_num_threads()}; device {pair.target.device}")
+    if args.record:
+        res.trace.to_json(args.record)
+        print(f"trace saved to {args.record}")
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import bench
+
+    threads = _flat(args.threads) if args.threads else [None]
+    result = bench(args.pair, algorithms=_flat(args.algorithms), lookahead=_flat(args.lookahead),
+                   temperature=_flat(args.temperature), prompts=_flat(args.prompts),
+                   prompts_per_set=args.prompts_per_set, repeats=args.repeats,
+                   max_new_tokens=args.max_new_tokens, warmup=args.warmup, seed=args.seed,
+                   threads=threads, hf=args.hf, hf_confidence_threshold=args.hf_confidence,
+                   record=args.record, device=args.device, dtype=args.dtype,
+                   progress=not args.quiet)
+    m = result.machine
+    print(f"\n{m['target']} + {m['drafter']} on {m['device']} ({m['cpu']}, {m['cpu_count']} CPUs), "
+          f"{m['dtype']}, torch {m['versions'].get('torch')}, transformers "
+          f"{m['versions'].get('transformers')}; load average before {m['load_average_before']}, "
+          f"after {m['load_average_after']}")
+    sections = [("Summary (s/tok = seconds per output token; speedup over plain decoding of the "
+                 "same implementation)", result.table()),
+                ("Cost model (gap = measured / predicted - 1)", result.cost_table()),
+                ("Measured forward-pass costs", result.costs_table())]
+    if result.config["hf"]:
+        sections.insert(1, ("specviz against Hugging Face (ratios HF/sv > 1: specviz is faster)",
+                            result.hf_table()))
+    for title, table in sections:
+        print(f"\n{title}\n{table}")
+    if len(result.costs) > 1:
+        print(f"\nThread counts compared (same settings, same benchmark)\n{result.threads_table()}")
+    paths = result.save(args.out)
+    print("\nsaved: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _course(args) -> int:
+    from .course import run_course
+
+    runs = run_course(args.out, args.notebooks, args.only, args.timeout)
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
