@@ -117,7 +117,7 @@ class ResidualFromTarget(TLI):
         return token, u, []
 
 
-class PaperPsiSLRS(SLRS):
+class BareSumSLRS(SLRS):
     """BROKEN SLRS: psi as the bare sum over segmentations, without the stop factor. A drafter
     path that spells 'rain' on its way to 'rainbow' is counted for both, so psi overstates short
     tokens that start longer ones. Kept to show why specviz's SLRS defines its drafting step first."""

@@ -14,12 +14,16 @@ import specviz as sv
 torch.set_num_threads(1)
 
 CROSS_PAIRS = ["spm-vs-bpe", "bpe-vs-spm", "bpe-large-vs-bpe-small", "bpe-vs-char"]
-REPORTS: list[str] = []  # findings tests report without asserting them, printed at the end
 
 
 def pytest_terminal_summary(terminalreporter):
-    for line in REPORTS:
-        terminalreporter.write_line(f"REPORT: {line}")
+    """Print the findings tests report without asserting them (``record_property("report", ...)``);
+    properties travel with test reports, so this also works across pytest-xdist workers."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for key, value in getattr(report, "user_properties", ()):
+                if key == "report":
+                    terminalreporter.write_line(f"REPORT: {value}")
 
 
 def pytest_configure(config):

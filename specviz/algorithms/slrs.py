@@ -366,7 +366,7 @@ def psi_lattices(pair, prompt: str, tokens=None, algorithm: SLRS | None = None,
                  temperature: float = 1.0) -> dict[int, Lattice]:
     """psi of each target token (ids or texts; default: the whole target vocabulary) right after
     ``prompt``, with every drafter path that spells it. ``algorithm``: an ``SLRS`` (default
-    ``SLRS()``); ``specviz.lossless.PaperPsiSLRS()`` shows the broken psi without stop factors.
+    ``SLRS()``); ``specviz.lossless.BareSumSLRS()`` shows the broken psi without stop factors.
     Drafter laws are computed once and shared by all tokens."""
     from ..sampling import seeded_streams
 
