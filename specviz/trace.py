@@ -51,6 +51,8 @@ class DraftEvent(Event):
     inverse CDF (``None`` under greedy decoding); ``top[i]`` is the top-k of that law.
     ``used[i]`` says whether the token became part of the proposal: SLRS draws tokens it then
     drops (the one that ends a proposal, and the tokens of a proposal that spells no target token).
+    ``healed`` (SLEM): whitespace that ended the drafter's context, backed off so that the first
+    drafted token spells it again (``algorithms.base.healable_tail``); ``text`` then starts with it.
     """
 
     phase: ClassVar[str] = "draft"
@@ -62,6 +64,7 @@ class DraftEvent(Event):
     used: list[bool] = field(default_factory=list)
     text: str = ""
     stop_reason: str = ""  # "lookahead", "eos", "no-mass", "not-a-target-token", ...
+    healed: str = ""  # token healing: the context's trailing whitespace that the draft re-spells
 
     def add(self, token: int, text: str, prob: float, draw: float | None,
             top: list[TokenProb]) -> None:

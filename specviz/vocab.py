@@ -16,6 +16,7 @@ This module holds the three operations every cross-vocabulary algorithm needs:
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import json
@@ -115,6 +116,25 @@ class Vocabulary:
     def byte_ids(self) -> dict[int, int]:
         """Byte value -> a token spelling exactly that byte (all 256 for byte-level vocabularies)."""
         return {b[0]: i for b, i in self.id_by_bytes.items() if len(b) == 1}
+
+    @cached_property
+    def _sorted_spellings(self) -> tuple[list[bytes], torch.Tensor]:
+        """Every spelling in byte order, with its token ids: tokens sharing a prefix are adjacent."""
+        pairs = sorted((b, i) for i, b in enumerate(self.token_bytes) if b)
+        return [b for b, _ in pairs], torch.tensor([i for _, i in pairs], dtype=torch.long)
+
+    def ids_starting_with(self, prefix: bytes) -> torch.Tensor:
+        """Ids of every token whose spelling starts with ``prefix``: ``[n]``.
+
+        In byte order those spellings lie between ``prefix`` and the first string past all of its
+        extensions (its last byte below 0xFF increased by one), so two binary searches find them.
+        """
+        spellings, ids = self._sorted_spellings
+        lo = bisect.bisect_left(spellings, prefix)
+        stem = prefix.rstrip(b"\xff")
+        hi = (bisect.bisect_left(spellings, stem[:-1] + bytes([stem[-1] + 1])) if stem
+              else len(spellings))
+        return ids[lo:hi]
 
     def bytes_of(self, ids: Sequence[int]) -> bytes:
         return b"".join(self.token_bytes[i] or b"" for i in ids)

@@ -152,6 +152,23 @@ def test_translation(traces, name):
             assert list(target_p.x) == [c.p for c in checks[:len(translate.lattices)]]
 
 
+def test_translation_of_a_healed_draft():
+    """Token healing: the first drafted token re-spells the context's trailing whitespace, so it is
+    drawn reaching back over the committed text, and its hover and the explanation say why."""
+    pair = sv.load_pair(*tiny_pair("spm-vs-bpe"))
+    trace = sv.generate(pair, "def area(r):\n    ", "slem", max_new_tokens=6).trace
+    it = next(it for it in trace.iterations if it.get("draft").healed)
+    draft, translate = it.get("draft"), it.get("translate")
+    fig = translation_figure(trace, it.index)
+    drafted, text = fig.data[0], fig.data[3]
+    healed = len(draft.healed.encode())
+    assert drafted.base[0] == pytest.approx(-healed + 0.05)  # starts over the committed whitespace
+    assert "token healing" in drafted.hovertext[0]
+    assert text.base[0] == pytest.approx(0.05)
+    assert text.x[0] == pytest.approx(len(translate.text.encode()) - 0.1)
+    assert "Token healing" in explain(trace, it.index, "draft")
+
+
 def test_slrs_marks_dropped_drafts():
     # greedy in the toy world: after ' rain' the drafter draws ' is', which continues no target
     # token: it is dropped, and drawn again as the start of the next proposal

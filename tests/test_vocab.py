@@ -48,6 +48,18 @@ def test_continuation_encoding_spells_text_exactly(kind):
 
 
 @pytest.mark.parametrize("kind", ["bpe", "spm", "char"])
+def test_ids_starting_with_equals_a_scan_of_the_vocabulary(kind):
+    vocab = vocabularies()[kind]
+    spellings = [b for b in vocab.token_bytes if b]
+    prefixes = [b"", b" ", b"\n", b"  ", b"th", b"\xe4", b"\xff", b"\xff\xff", b"zzzz"]
+    prefixes += random.Random(3).sample(spellings, 30)
+    for prefix in prefixes:
+        found = sorted(vocab.ids_starting_with(prefix).tolist())
+        expected = [i for i, b in enumerate(vocab.token_bytes) if b and b.startswith(prefix)]
+        assert found == expected, prefix
+
+
+@pytest.mark.parametrize("kind", ["bpe", "spm", "char"])
 @pytest.mark.parametrize("rewrite", [False, True])
 def test_continue_ids_never_loses_or_changes_text(kind, rewrite):
     """Random cuts of the corpus: context + continuation spells exactly old + new text, and

@@ -22,16 +22,22 @@ from ..trace import DraftEvent, TokenProb, TranslateEvent
 
 if TYPE_CHECKING:
     from ..models.pair import ModelPair
+    from ..vocab import Vocabulary
 
 
 @dataclass
 class Draft:
-    """The drafter's tokens, the law each was drawn from (``[V_drafter]`` each), and the event."""
+    """The drafter's tokens, the law each was drawn from (``[V_drafter]`` each), and the event.
+
+    ``healed``: the spelling of the drafter context's last token when drafting backed it off (token
+    healing): the tokens then spell ``healed`` first and the new text after it.
+    """
 
     tokens: list[int]
     event: DraftEvent
     laws: list[torch.Tensor] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # algorithm-specific extras (TLI: intersection mass)
+    healed: bytes = b""
 
     @property
     def ended_with_eos(self) -> bool:
@@ -173,24 +179,45 @@ class Algorithm:
         return f"{type(self).__name__}({args})"
 
 
-def draft_tokens(run: Decoding, n: int, restrict=None) -> Draft:
+def healable_tail(vocab: Vocabulary, ids: list[int]) -> bytes:
+    """The spelling of the context's last token if drafting should re-spell it (token healing).
+
+    Byte-level BPE keeps whitespace whole at the *end* of a text ("\\n" + 8 spaces), but in running
+    text a newline joins the indentation after it and the last space joins the next word ("\\n" + 7
+    spaces, then " total"). A drafter context that ends in such a token is one the drafter rarely saw
+    in training, and its next guess suffers. Token healing backs that token off and lets the first
+    drafted token spell it again. A lone space is left alone: in running text it stands on its own
+    before digits, and the target committing it alone tells the drafter that a number follows.
+    """
+    last = vocab.token_bytes[ids[-1]] if len(ids) > 1 else None
+    return last if last and last.isspace() and last != b" " else b""
+
+
+def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False) -> Draft:
     """Let the drafter propose up to ``n`` tokens, one forward pass each.
 
     ``restrict(q) -> q'`` may change the law before drawing (TLI keeps only shared tokens); it
     returns ``None`` when no token may be drawn, which ends the draft. Drafting also ends at the
-    drafter's EOS.
+    drafter's EOS. ``heal=True`` applies token healing (``healable_tail``): the first token is then
+    drawn from q renormalised over the tokens that start with the backed-off whitespace.
     """
     vocab = run.drafter.vocab
     event = DraftEvent(iteration=0, stop_reason="lookahead")
+    context = run.drafter_ids
+    healed = healable_tail(vocab, context) if heal and n > 0 else b""
+    if healed:
+        context = context[:-1]
     tokens: list[int] = []
     laws: list[torch.Tensor] = []
-    for _ in range(min(n, run.drafter_room())):
-        q = probabilities(run.drafter.logits(run.drafter_ids + tokens, 1)[0], run.temperature)
-        if restrict is not None:
+    for step in range(min(n, run.drafter_room())):
+        q = probabilities(run.drafter.logits(context + tokens, 1)[0], run.temperature)
+        if healed and step == 0:
+            q = _only(q, vocab.ids_starting_with(healed))
+        if q is not None and restrict is not None:
             q = restrict(q)
-            if q is None:
-                event.stop_reason = "no-mass"
-                break
+        if q is None:
+            event.stop_reason = "no-mass"
+            break
         token, u = run.choose(q, run.draft_draws)
         tokens.append(token)
         laws.append(q)
@@ -198,5 +225,14 @@ def draft_tokens(run: Decoding, n: int, restrict=None) -> Draft:
         if token in vocab.eos_ids:
             event.stop_reason = "eos"
             break
-    event.text = vocab.text_of(tokens)
-    return Draft(tokens, event, laws)
+    healed = healed if tokens else b""
+    event.text, event.healed = vocab.text_of(tokens), healed.decode("utf-8", errors="replace")
+    return Draft(tokens, event, laws, healed=healed)
+
+
+def _only(q: torch.Tensor, ids: torch.Tensor) -> torch.Tensor | None:
+    """q renormalised over ``ids`` (zero elsewhere), or None if they carry no mass."""
+    kept = torch.zeros_like(q)
+    kept[ids] = q[ids]
+    mass = kept.sum()
+    return kept / mass if mass > 0 else None

@@ -200,12 +200,15 @@ def _catch_up(run: Decoding, draft: Draft, cand: Candidates, committed: list[int
 
     With one shared vocabulary the drafter simply takes the target's tokens. Otherwise it keeps the
     longest run of its own drafted tokens that the target confirmed (their cache is already filled)
-    and re-encodes the rest of the new text, with a look-behind, in its own vocabulary.
+    and re-encodes the rest of the new text, with a look-behind, in its own vocabulary. A healed
+    draft continued the context without its last token, which its first token spells again.
     """
     if run.pair.same_vocabulary:
         run.drafter_ids = list(run.target_ids)
         return
-    new = run.target.vocab.bytes_of(committed)
+    new = draft.healed + run.target.vocab.bytes_of(committed)
+    if draft.healed:
+        run.drafter_ids = run.drafter_ids[:-1]
     kept, used = 0, 0
     for token in cand.drafter_path:
         spelled = run.drafter.vocab.token_bytes[token]

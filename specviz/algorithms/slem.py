@@ -14,18 +14,29 @@ from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
 
 
 class SLEM(Algorithm):
-    """Draft text, re-tokenize it for the target, verify by exact match."""
+    """Draft text, re-tokenize it for the target, verify by exact match.
+
+    ``heal=True`` (the default) drafts with token healing when the drafter's context ends in
+    whitespace (``base.healable_tail``). Only the proposals change, so SLEM stays lossless.
+    """
 
     name = "slem"
 
+    def __init__(self, lookahead: int = 4, lookbehind: int = 10, heal: bool = True) -> None:
+        super().__init__(lookahead, lookbehind)
+        self.heal = heal
+
+    def params(self) -> dict:
+        return {**super().params(), "heal": self.heal}
+
     def draft(self, run: Decoding) -> Draft:
         n = self.lookahead if run.candidate_budget() > 0 else 0
-        return draft_tokens(run, n)
+        return draft_tokens(run, n, heal=self.heal)
 
     def translate(self, run: Decoding, draft: Draft) -> Candidates:
         target, drafter = run.target.vocab, run.drafter.vocab
         text_tokens = draft.tokens[:-1] if draft.ended_with_eos else draft.tokens
-        new = drafter.bytes_of(text_tokens)
+        new = drafter.bytes_of(text_tokens)[len(draft.healed):]
         cont = target.continue_ids(run.target_ids, new, self.lookbehind, rewrite=False)
         tokens = list(cont.ids)
         if draft.ended_with_eos and not cont.dropped and target.eos_ids:

@@ -84,8 +84,12 @@ def _draft(event: DraftEvent, it: Iteration, trace: Trace, symbol: str) -> str:
     reason = STOP_REASONS.get(event.stop_reason, event.stop_reason)
     if not event.tokens:
         return f"the drafter proposed nothing ({reason})."
+    healing = ""
+    if event.healed:
+        healing = (f" Token healing: its context ended in {quoted(event.healed)}, which it backed "
+                   "off; the first token had to start with it, so the draft re-spells it.")
     return (f"the drafter drew {len(event.tokens)} tokens in its own vocabulary: {tokens}. "
-            f"It stopped because {reason}.")
+            f"It stopped because {reason}.{healing}")
 
 
 def _translate(event: TranslateEvent, it: Iteration, trace: Trace, symbol: str) -> str:

@@ -138,10 +138,14 @@ def _rows(draft: DraftEvent, translate: TranslateEvent, symbol: str,
     candidates_bytes = sum(spelled_bytes(t) for t in translate.target_texts)
     used = draft.used or [True] * len(draft.texts)  # only SLRS draws tokens it does not use
 
-    at = unused_at = 0  # unused drafts sit where they were drawn, without overlapping each other
+    healed = len(draft.healed.encode("utf-8"))  # token healing: the first token re-spells these
+    at = unused_at = -healed  # unused drafts sit where they were drawn, without overlapping others
     for j, (label, ok) in enumerate(zip(draft.texts, used)):
         hover = (f"drafter token {draft.tokens[j]} {quoted(label)}\n{law} = "
                  f"{show_prob(draft.probs[j])} ({draw_words(draft.draws[j])})")
+        if j == 0 and healed:
+            hover += (f"\ntoken healing: the drafter's context ended in {quoted(draft.healed)}, "
+                      "which it backed off; this token spells it again, then the new text")
         width = spelled_bytes(label) or 1
         if ok:
             boxes["drafted tokens"].append(((at, at + width), label, hover))
@@ -151,7 +155,7 @@ def _rows(draft: DraftEvent, translate: TranslateEvent, symbol: str,
             hover += "\ndrawn, then dropped: it continues no target token"
             boxes["drawn but unused"].append(((unused_at, unused_at + width), label, hover))
             unused_at += width
-    text_bytes = sum(spelled_bytes(t) for t, ok in zip(draft.texts, used) if ok)
+    text_bytes = sum(spelled_bytes(t) for t, ok in zip(draft.texts, used) if ok) - healed
 
     if translate.window_text:
         width = min(len(translate.window_text.encode("utf-8")), WINDOW_CELLS)
