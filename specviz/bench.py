@@ -573,24 +573,29 @@ class _Runner:
     def grid(self, grid: list[Setting], threads: list[int | None], prompts: list[Prompt],
              repeats: int, progress: bool) -> list[dict]:
         """Timed runs, interleaved: every thread count and setting on one prompt, then the next
-        prompt, so that a machine that slows down for a while hurts all of them alike. Before each
-        block the pass costs are measured on its prompt, so that the cost model's prices come from
-        the same minutes as the runs they explain."""
+        prompt, so that a machine that slows down for a while hurts all of them alike. Before and
+        after each block the pass costs are measured on its prompt, and their mean prices the
+        block's runs: the cost model's prices come from the same minutes as the runs they explain,
+        and a machine that speeds up or slows down during the block biases neither side."""
         rows = []
         blocks = [(r, p, n) for r in range(repeats) for p in prompts for n in threads]
         with tqdm(total=len(blocks) * len(grid), desc="bench", disable=not progress) as bar:
             for repeat, prompt, n in blocks:
                 _use_threads(n)
                 bar.set_postfix_str(f"pass costs {prompt.key}")
-                costs = measure_pass_costs(self.pair, prompt, self.max_positions,
-                                           self.max_new_tokens // 2)
-                self.costs.setdefault(torch.get_num_threads(), []).append(costs)
+                before, block = self.pass_costs(prompt), []
                 for s in grid:
                     bar.set_postfix_str(f"{s.label} {prompt.key} {torch.get_num_threads()} thr")
-                    row = self.run(s, prompt) | {"repeat": repeat}
-                    rows.append(row | {"predicted_seconds": counted_seconds(row, costs)})
+                    block.append(self.run(s, prompt) | {"repeat": repeat})
                     bar.update()
+                bar.set_postfix_str(f"pass costs {prompt.key}")
+                costs = PassCosts.mean([before, self.pass_costs(prompt)])
+                self.costs.setdefault(torch.get_num_threads(), []).append(costs)
+                rows += [row | {"predicted_seconds": counted_seconds(row, costs)} for row in block]
         return rows
+
+    def pass_costs(self, prompt: Prompt) -> PassCosts:
+        return measure_pass_costs(self.pair, prompt, self.max_positions, self.max_new_tokens // 2)
 
 
 def _use_threads(n: int | None) -> None:
