@@ -497,6 +497,8 @@ def bench(pair: str | ModelPair = "bundled", *,
     Runs every algorithm at every lookahead and temperature on ``prompts_per_set`` prompts of each
     named set, ``repeats`` times, at each thread count (``None``: leave torch's setting), after
     ``warmup`` untimed runs of every setting. Plain autoregressive decoding is always included.
+    Repeat r samples with seed ``seed + r`` (both implementations), so that under sampling repeats
+    average over different continuations instead of timing the same one again.
     ``hf``: also time Hugging Face's ``generate`` wherever it runs the same algorithm (SLEM at
     temperature 0, TLI above it, SD with a shared vocabulary, and plain decoding), with its draft
     confidence threshold at ``hf_confidence_threshold`` (0: off, fixed lookahead like specviz).
@@ -543,19 +545,20 @@ class _Runner:
         self.device = pair.target.device
         self.costs: dict[int, list[PassCosts]] = {}  # thread count -> measurements
 
-    def run(self, s: Setting, prompt: Prompt, max_new_tokens: int | None = None) -> dict:
-        n = max_new_tokens or self.max_new_tokens
+    def run(self, s: Setting, prompt: Prompt, max_new_tokens: int | None = None,
+            repeat: int = 0) -> dict:
+        n, seed = max_new_tokens or self.max_new_tokens, self.seed + repeat
         _reset_peak_memory(self.device)
         cpu = time.process_time()  # CPU time of this process: immune to waiting for a busy core
         if s.impl == "hf":
-            row, ids = _run_hf(self.pair, s, prompt, n, self.seed, self.threshold)
+            row, ids = _run_hf(self.pair, s, prompt, n, seed, self.threshold)
         else:
-            row, ids = _run_specviz(self.pair, s, prompt, n, self.seed)
+            row, ids = _run_specviz(self.pair, s, prompt, n, seed)
         row["cpu_seconds"] = time.process_time() - cpu
         row = dict.fromkeys(ROW_COLUMNS) | row | _derived(row)  # HF leaves some columns empty
         row |= {"threads": torch.get_num_threads(), "impl": s.impl, "algorithm": s.algorithm,
                 "lookahead": s.lookahead, "temperature": s.temperature, "prompt_set": prompt.set,
-                "prompt_index": prompt.index, "seed": self.seed,
+                "prompt_index": prompt.index, "repeat": repeat, "seed": seed,
                 "prompt_tokens": len(self.pair.target.prompt_ids(prompt.text)),
                 "peak_memory_mb": _peak_memory_mb(self.device), "device": str(self.device),
                 "dtype": str(getattr(self.pair.target, "dtype", "")).replace("torch.", ""),
@@ -586,7 +589,7 @@ class _Runner:
                 before, block = self.pass_costs(prompt), []
                 for s in grid:
                     bar.set_postfix_str(f"{s.label} {prompt.key} {torch.get_num_threads()} thr")
-                    block.append(self.run(s, prompt) | {"repeat": repeat})
+                    block.append(self.run(s, prompt, repeat=repeat))
                     bar.update()
                 bar.set_postfix_str(f"pass costs {prompt.key}")
                 costs = PassCosts.mean([before, self.pass_costs(prompt)])

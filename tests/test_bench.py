@@ -118,6 +118,16 @@ def test_thread_counts_are_compared_in_one_benchmark(pair):
     assert torch.get_num_threads() == before  # the caller's setting is restored
 
 
+def test_repeats_sample_with_their_own_seeds(pair):
+    res = bench(pair, algorithms=["tli"], lookahead=[2], temperature=[1.0], prompts=["chat"],
+                max_new_tokens=12, warmup=0, repeats=3, seed=5, threads=[1], progress=False)
+    for impl in ("specviz", "hf"):
+        runs = sorted((r["repeat"], r["seed"], tuple(r["token_ids"])) for r in res.rows
+                      if r["impl"] == impl and r["algorithm"] == "tli")
+        assert [(repeat, seed) for repeat, seed, _ in runs] == [(0, 5), (1, 6), (2, 7)]
+        assert len({ids for _, _, ids in runs}) > 1  # different continuations, not one timed thrice
+
+
 def test_pass_cost_interpolation():
     pc = PassCosts(threads=1, target=[1.0, 2.0, 4.0], drafter=[0.5, 0.6, 0.7])
     assert pc.target_pass(1) == 1.0 and pc.target_pass(2.5) == 3.0
