@@ -84,6 +84,12 @@ def test_summary_hf_comparison_and_cost_model(result):
     assert all(h["same_output"] for h in hf if h["temperature"] == 0)
     assert all(h["ratio_min"] <= h["wall_ratio"] <= h["ratio_max"] and h["cpu_ratio"] > 0
                for h in hf)
+    by_setting = {(s["impl"], s["algorithm"], s["temperature"]): s for s in summary}
+    for h in hf:
+        ours, theirs = (by_setting[(impl, h["algorithm"], h["temperature"])]
+                        for impl in ("specviz", "hf"))
+        assert h["total_ratio"] == pytest.approx(theirs["seconds_per_token"]
+                                                 / ours["seconds_per_token"])
     for s in (s for s in summary if s["impl"] == "specviz"):
         assert s["predicted_seconds_per_token"] > 0 and s["predicted_counted"] > 0
         assert s["predicted_speedup"] > 0
@@ -156,7 +162,7 @@ def test_cli_bench_end_to_end(tmp_path, capsys):
                  "--warmup", "0", "--threads", "1", "--out", str(out), "--record", "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "speedup" in printed and "HF/sv wall" in printed
+    assert "speedup" in printed and "HF/sv total" in printed and "HF/sv median" in printed
     assert {p.name for p in out.iterdir()} >= {"rows.csv", "summary.csv", "results.json",
                                                "report.html", "traces"}
     traces = list((out / "traces").glob("*.json"))
