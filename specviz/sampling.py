@@ -60,6 +60,15 @@ def residual(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return r / total if total > 0 else p
 
 
+def restricted(q: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor | None, float]:
+    """q restricted to the tokens ``keep`` selects (a boolean mask ``[V]`` or ids ``[n]``) and
+    renormalised, with the mass they held: ``(q', mass)``. q' is ``None`` when they held none."""
+    kept = torch.zeros_like(q)
+    kept[keep] = q[keep]
+    mass = float(kept.sum())
+    return (kept / mass if mass > 0 else None), mass
+
+
 class Draws:
     """A seeded stream of uniform numbers in [0, 1).
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import specviz as sv
+from specviz.models.base import LanguageModel
 
 torch.set_num_threads(1)
 
@@ -38,6 +39,28 @@ def tiny(name: str) -> sv.ModelPair:
     from specviz.models.tiny import tiny_pair
 
     return sv.load_pair(*tiny_pair(name))
+
+
+class Wrapped(LanguageModel):
+    """A model that passes everything to ``inner``: subclass it and override what a test changes."""
+
+    def __init__(self, inner: LanguageModel) -> None:
+        super().__init__()
+        self.inner = inner
+        self.name, self.vocab, self.device = inner.name, inner.vocab, inner.device
+        self.counter, self.max_length = inner.counter, inner.max_length
+
+    def prompt_ids(self, text):
+        return self.inner.prompt_ids(text)
+
+    def logits(self, ids, n=1):
+        return self.inner.logits(ids, n)
+
+    def branch_logits(self, ids, branches):
+        return self.inner.branch_logits(ids, branches)
+
+    def reset(self):
+        self.inner.reset()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import CROSS_PAIRS, tiny
+from conftest import CROSS_PAIRS, Wrapped, tiny
 
 import specviz as sv
 from specviz.models.base import LanguageModel
@@ -37,18 +37,12 @@ def test_every_algorithm_equals_target_greedy(name):
                 assert res.text == reference.text
 
 
-class EosBias(LanguageModel):
+class EosBias(Wrapped):
     """A model whose EOS logit is raised by ``bias``: makes EOS turn up inside drafts."""
 
     def __init__(self, inner: LanguageModel, bias: float) -> None:
-        super().__init__()
-        self.inner, self.bias = inner, bias
-        self.name, self.vocab, self.device = inner.name, inner.vocab, inner.device
-        self.counter = inner.counter
-        self.max_length = inner.max_length
-
-    def prompt_ids(self, text):
-        return self.inner.prompt_ids(text)
+        super().__init__(inner)
+        self.bias = bias
 
     def logits(self, ids, n=1):
         out = self.inner.logits(ids, n).clone()
@@ -59,9 +53,6 @@ class EosBias(LanguageModel):
         out = self.inner.branch_logits(ids, branches).clone()
         out[:, sorted(self.vocab.eos_ids)] += self.bias
         return out
-
-    def reset(self):
-        self.inner.reset()
 
 
 def test_eos_inside_a_draft_stops_there():

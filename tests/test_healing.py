@@ -9,7 +9,7 @@ is unchanged.
 from types import SimpleNamespace
 
 import pytest
-from conftest import CROSS_PAIRS, tiny
+from conftest import CROSS_PAIRS, Wrapped, tiny
 
 import specviz as sv
 from specviz.algorithms.base import healable_tail
@@ -18,27 +18,16 @@ from specviz.models.base import LanguageModel
 PROMPTS = ["def area(r):\n    ", "line one\n", "two spaces  ", "The rain\n\n", "x =\t", "The rain"]
 
 
-class Recording(LanguageModel):
+class Recording(Wrapped):
     """A model that remembers the context of every forward pass it is asked for."""
 
     def __init__(self, inner: LanguageModel) -> None:
-        super().__init__()
-        self.inner, self.calls = inner, []
-        self.name, self.vocab, self.device = inner.name, inner.vocab, inner.device
-        self.counter, self.max_length = inner.counter, inner.max_length
-
-    def prompt_ids(self, text):
-        return self.inner.prompt_ids(text)
+        super().__init__(inner)
+        self.calls = []
 
     def logits(self, ids, n=1):
         self.calls.append(list(ids))
         return self.inner.logits(ids, n)
-
-    def branch_logits(self, ids, branches):
-        return self.inner.branch_logits(ids, branches)
-
-    def reset(self):
-        self.inner.reset()
 
 
 def test_which_tails_are_healed():

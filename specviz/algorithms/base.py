@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..sampling import Draws, probabilities, residual, sample, top_k
+from ..sampling import Draws, probabilities, residual, restricted, sample, top_k
 from ..trace import DraftEvent, TokenProb, TranslateEvent
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False) -> Dr
     for step in range(min(n, run.drafter_room())):
         q = probabilities(run.drafter.logits(context + tokens, 1)[0], run.temperature)
         if healed and step == 0:
-            q = _only(q, vocab.ids_starting_with(healed))
+            q, _ = restricted(q, vocab.ids_starting_with(healed))
         if q is not None and restrict is not None:
             q = restrict(q)
         if q is None:
@@ -228,11 +228,3 @@ def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False) -> Dr
     healed = healed if tokens else b""
     event.text, event.healed = vocab.text_of(tokens), healed.decode("utf-8", errors="replace")
     return Draft(tokens, event, laws, healed=healed)
-
-
-def _only(q: torch.Tensor, ids: torch.Tensor) -> torch.Tensor | None:
-    """q renormalised over ``ids`` (zero elsewhere), or None if they carry no mass."""
-    kept = torch.zeros_like(q)
-    kept[ids] = q[ids]
-    mass = kept.sum()
-    return kept / mass if mass > 0 else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from ..sampling import restricted
 from ..trace import TranslateEvent
 from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
 
@@ -33,12 +34,10 @@ class TLI(Algorithm):
         masses: list[float] = []
 
         def restrict(q: torch.Tensor) -> torch.Tensor | None:
-            kept = q * shared
-            mass = float(kept.sum())
-            if mass <= 0:
-                return None
-            masses.append(mass)
-            return kept / mass
+            q_shared, mass = restricted(q, shared)
+            if q_shared is not None:
+                masses.append(mass)
+            return q_shared
 
         draft = draft_tokens(run, min(self.lookahead, run.candidate_budget()), restrict)
         draft.info["intersection_mass"] = masses
