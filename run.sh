@@ -30,8 +30,9 @@ specviz prepare
 
 case "${1:-}" in
     --test)
+        # -rs: say which tests were skipped and why (the browser test, without Chromium)
         exec python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax --nbval-current-env \
-            --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+            --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider -rs
         ;;
     --execute)
         exec python -m specviz.cli course --out build/notebooks

@@ -22,6 +22,7 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 CHECK = "# NBVAL_CHECK_OUTPUT"
+CHECK_TAG = "nbval-check-output"  # the same, as a cell tag (notebook 7's solutions: no marker shown)
 SMALL_TEXT = 2000  # characters: larger plain-text outputs of unchecked cells are dropped
 KEPT_CELL_METADATA = ("jupyter", "tags", "editable", "deletable")
 
@@ -58,7 +59,8 @@ def strip(nb) -> tuple[object, list[str]]:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
         if cell.cell_type != "code":
             continue
-        checked = cell.source.lstrip().startswith(CHECK)
+        checked = (cell.source.lstrip().startswith(CHECK)
+                   or CHECK_TAG in cell.metadata.get("tags", ()))
         outputs = [_clean_output(o) for o in cell.get("outputs", [])]
         if checked:
             bad = [o for o in outputs if not _plain(o)]

@@ -39,14 +39,15 @@ from tqdm.auto import tqdm
 from . import costmodel
 from .algorithms import ALGORITHMS
 from .algorithms.loop import generate, library_versions
-from .huggingface import count_passes, hf_algorithm, hf_generate
+from .huggingface import count_passes, hf_algorithm, hf_generate, hf_runs
 from .models.base import LanguageModel
 from .models.hf import HFModel
 from .models.pair import ModelPair, load_pair, set_threads
+from .outputs import folder_written_whole
 from .trace import PHASES, Stats, Trace
 
 PROMPTS_FILE = Path(__file__).resolve().parent / "data" / "prompts.json"
-PROMPT_SETS = ("summarise", "code", "chat")
+PROMPT_SETS = ("summarise", "code", "chat", "copy")
 
 ROW_COLUMNS = (
     "threads", "impl", "algorithm", "lookahead", "temperature", "prompt_set", "prompt_index",
@@ -55,13 +56,15 @@ ROW_COLUMNS = (
     "tokens_per_second",
     "iterations", "tokens_per_iteration", "target_passes", "drafter_passes",
     "target_passes_per_token", "drafter_passes_per_token", "target_positions", "drafter_positions",
-    "drafted", "proposed", "judged", "accepted", "acceptance_rate", "mean_accepted_per_iteration",
+    "drafted", "proposed", "judged", "accepted", "acceptance", "kept_share",
+    "mean_accepted_per_iteration",
     *(f"{phase}_seconds" for phase in PHASES), "target_seconds", "drafter_seconds",
     "overhead_seconds", "overhead_share", "peak_memory_mb", "speedup", "same_as_autoregressive",
     "predicted_seconds", "device", "dtype", "text",
 )
-"""Columns of ``rows.csv``. Each row in ``results.json`` adds ``token_ids`` and the positions fed by
-every forward pass, ``target_pass_sizes`` and ``drafter_pass_sizes``."""
+"""Columns of ``rows.csv``. Each row in ``results.json`` adds ``token_ids``, the positions fed by
+every forward pass, ``target_pass_sizes`` and ``drafter_pass_sizes``, and (specviz) the number of
+candidates each iteration proposed, ``candidate_counts``."""
 
 
 # -- prompts ---------------------------------------------------------------------------------------
@@ -98,27 +101,36 @@ def load_prompts(sets: Iterable[str] = PROMPT_SETS, per_set: int | None = None) 
 
 # -- pairs -----------------------------------------------------------------------------------------
 
-def resolve_pair(spec: str | ModelPair, device: str = "auto",
-                 dtype: str | None = None) -> ModelPair:
-    """A loaded pair from 'bundled', 'tiny:<name>' or '<target>,<drafter>' (hub ids or folders)."""
+def resolve_pair(spec: str | ModelPair, device: str = "auto", dtype: str | None = None,
+                 drafter=None) -> ModelPair:
+    """A loaded pair from 'bundled', 'tiny:<name>' or '<target>,<drafter>' (hub ids or folders).
+
+    ``drafter`` (a name such as 'prompt-lookup' or 'ngram', or a ``LanguageModel`` such as
+    ``sv.PromptLookup()``) replaces the pair's drafter; the pair's own drafter is then not loaded.
+    """
     if isinstance(spec, ModelPair):
-        return spec
+        return spec if drafter is None else spec.with_drafter(drafter)
     device = _check_device(device)
     torch_dtype = _dtype(dtype)
     if spec == "bundled":
-        return load_pair(device=device, dtype=torch_dtype)
+        return load_pair(drafter=drafter, device=device, dtype=torch_dtype)
     if spec.startswith("tiny:"):
+        from .models.pair import default_dtype, pick_device
         from .models.tiny import TINY_PAIRS, tiny_pair
 
         name = spec.removeprefix("tiny:")
         if name not in TINY_PAIRS:
             raise ValueError(f"Unknown tiny pair {name!r}. Choose from: {', '.join(TINY_PAIRS)}.")
-        return load_pair(*tiny_pair(name), device=device, dtype=torch_dtype)
+        target, own = tiny_pair(name)
+        # They are built in float32; 'auto' still means the device's own dtype (bf16 on a GPU).
+        return load_pair(target, own if drafter is None else drafter, device=device,
+                         dtype=torch_dtype or default_dtype(pick_device(device)))
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) != 2 or not all(parts):
         raise ValueError(f"Cannot read the pair {spec!r}: use 'bundled', 'tiny:<name>' or "
                          "'<target>,<drafter>' (two hub ids, folders or bundled names).")
-    return load_pair(parts[0], parts[1], device=device, dtype=torch_dtype)
+    return load_pair(parts[0], parts[1] if drafter is None else drafter, device=device,
+                     dtype=torch_dtype)
 
 
 def _check_device(device: str) -> str:
@@ -211,17 +223,22 @@ def _run_specviz(pair: ModelPair, s: Setting, prompt: Prompt, max_new_tokens: in
                  ) -> tuple[dict, list[int]]:
     """A specviz run; each forward pass's size is logged by the same hooks as Hugging Face's."""
     device = pair.target.device
+    candidates: list[int] = []  # per iteration: the cost model needs their spread, not their mean
     with count_passes(_torch_module(pair.target), device) as t_log, \
             count_passes(_torch_module(pair.drafter), device) as d_log:
         res = generate(pair, prompt.text, s.algorithm, max_new_tokens=max_new_tokens,
                        lookahead=s.lookahead or None, temperature=s.temperature, seed=seed,
-                       trace_top_k=None)
+                       trace_top_k=None,
+                       hooks=lambda e: e.phase == "accept" and candidates.append(e.candidates))
     hooked = isinstance(pair.target, HFModel)  # toy models have no torch module to hook
+    # A drafter without weights (prompt lookup, n-gram) has no module either: its own clock counts.
+    drafter_hooked = hooked and isinstance(pair.drafter, HFModel)
     row = _stats_row(res.stats) | {
         "target_positions": t_log.tokens if hooked else None,
-        "drafter_positions": d_log.tokens if hooked else None,
+        "drafter_positions": d_log.tokens if drafter_hooked else None,
         "target_pass_sizes": t_log.sizes if hooked else None,
-        "drafter_pass_sizes": d_log.sizes if hooked else None}
+        "drafter_pass_sizes": d_log.sizes if drafter_hooked else None,
+        "candidate_counts": candidates}
     return row, res.token_ids
 
 
@@ -236,7 +253,8 @@ def _stats_row(stats: Stats) -> dict:
         "iterations": stats.iterations, "target_passes": stats.target_forward_passes,
         "drafter_passes": stats.drafter_forward_passes, "drafted": stats.drafted,
         "proposed": stats.proposed, "judged": stats.judged, "accepted": stats.accepted,
-        "acceptance_rate": stats.acceptance_rate if stats.proposed else None,
+        "acceptance": stats.acceptance if stats.judged else None,
+        "kept_share": stats.kept_share if stats.proposed else None,
         "mean_accepted_per_iteration": stats.mean_accepted_per_iteration,
         **{f"{p}_seconds": stats.phase_seconds[p] for p in PHASES},
         "target_seconds": stats.target_seconds, "drafter_seconds": stats.drafter_seconds,
@@ -331,10 +349,10 @@ class PassCosts:
     prefill: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def target_pass(self, n: float) -> float:
-        return _interpolate(self.target, n)
+        return costmodel.pass_cost(self.target, n)
 
     def drafter_pass(self, n: float) -> float:
-        return _interpolate(self.drafter, n)
+        return costmodel.pass_cost(self.drafter, n)
 
     @property
     def c(self) -> float | None:
@@ -354,16 +372,6 @@ class PassCosts:
         prefill = {k: {f: statistics.fmean(p.prefill[k][f] for p in parts if k in p.prefill)
                        for f in next(p.prefill[k] for p in parts if k in p.prefill)} for k in keys}
         return cls(parts[0].threads, curve("target"), curve("drafter"), prefill)
-
-
-def _interpolate(costs: list[float], n: float) -> float:
-    """Cost of ``n`` positions (fractional n: a mean over passes), linear between the measured
-    points and beyond the last two."""
-    if len(costs) < 2:
-        return costs[0] * max(n, 1.0) if costs else 0.0
-    n = max(n, 1.0)
-    i = min(int(n), len(costs) - 1)  # the segment from i to i + 1 positions
-    return costs[i - 1] + (costs[i] - costs[i - 1]) * (n - i)
 
 
 def measure_pass_costs(pair: ModelPair, prompt: Prompt, max_positions: int, context_tokens: int,
@@ -404,6 +412,10 @@ def _pass_seconds(model: LanguageModel, ids: list[int], n: int, fresh: bool = Fa
 
 # -- the benchmark ---------------------------------------------------------------------------------
 
+RESULT_FILES = ("rows.csv", "summary.csv", "results.json", "report.html", "traces")
+"""What ``BenchResult.save`` writes; a folder holding only these may be written over."""
+
+
 @dataclass
 class BenchResult:
     """Everything one benchmark measured: per-run rows, per-setting summary, pass costs, machine."""
@@ -413,6 +425,7 @@ class BenchResult:
     machine: dict
     costs: dict[int, PassCosts]
     traces: dict[str, Trace] = field(default_factory=dict)
+    rates: list[dict] = field(default_factory=list)  # one_position_rates, with SLRS under sampling
 
     @cached_property
     def summary(self) -> list[dict]:
@@ -425,6 +438,18 @@ class BenchResult:
     def hf_table(self) -> str:
         """specviz against Hugging Face, setting by setting."""
         return format_table(compare_with_hf(self.rows, self.summary), HF_TABLE)
+
+    def sets_table(self) -> str:
+        """The summary again, prompt set by prompt set (speedups differ most between sets)."""
+        rows = []
+        for name in dict.fromkeys(r["prompt_set"] for r in self.rows):
+            runs = [r for r in self.rows if r["prompt_set"] == name]
+            rows += [s | {"prompt_set": name} for s in summarise(runs, self.costs)]
+        return format_table(rows, SETS_TABLE)
+
+    def rates_table(self) -> str:
+        """Exact one-position acceptance rates next to the measured acceptance (``rates``)."""
+        return format_table(self.rates, RATES_TABLE)
 
     def cost_table(self) -> str:
         """Measured time per token against the cost model's predictions."""
@@ -462,25 +487,30 @@ class BenchResult:
     def to_dict(self) -> dict:
         return {"config": self.config, "machine": self.machine, "rows": self.rows,
                 "summary": self.summary, "hf_comparison": compare_with_hf(self.rows, self.summary),
-                "pass_costs": {str(t): asdict(pc) for t, pc in self.costs.items()}}
+                "pass_costs": {str(t): asdict(pc) for t, pc in self.costs.items()},
+                "one_position_rates": self.rates}
 
     def save(self, out: str | os.PathLike) -> dict[str, Path]:
-        """Write rows.csv, summary.csv, results.json, report.html (and traces/, if recorded)."""
+        """Write rows.csv, summary.csv, results.json, report.html (and traces/, if recorded).
+
+        The folder is written whole (``outputs.folder_written_whole``): it holds this run's files
+        only, and an interruption leaves the previous run's.
+        """
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        with folder_written_whole(out, RESULT_FILES) as staging:
+            _write_csv(staging / "rows.csv", self.rows, ROW_COLUMNS)
+            _write_csv(staging / "summary.csv", self.summary, SUMMARY_COLUMNS)
+            (staging / "results.json").write_text(
+                json.dumps(self.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+            write_report(self, staging / "report.html")
+            if self.traces:
+                (staging / "traces").mkdir()
+                for name, trace in self.traces.items():
+                    trace.to_json(staging / "traces" / f"{name}.json")
         paths = {"rows": out / "rows.csv", "summary": out / "summary.csv",
                  "json": out / "results.json", "html": out / "report.html"}
-        _write_csv(paths["rows"], self.rows, ROW_COLUMNS)
-        _write_csv(paths["summary"], self.summary, SUMMARY_COLUMNS)
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False),
-                                 encoding="utf-8")
-        write_report(self, paths["html"])
         if self.traces:
-            folder = out / "traces"
-            folder.mkdir(exist_ok=True)
-            for name, trace in self.traces.items():
-                trace.to_json(folder / f"{name}.json")
-            paths["traces"] = folder
+            paths["traces"] = out / "traces"
         return paths
 
 
@@ -491,8 +521,9 @@ def bench(pair: str | ModelPair = "bundled", *,
           max_new_tokens: int = 32, warmup: int = 1, seed: int = 0,
           threads: Sequence[int | None] = (None,), hf: bool = True,
           hf_confidence_threshold: float = 0.0, record: bool = False, device: str = "auto",
-          dtype: str | None = None, progress: bool = True) -> BenchResult:
-    """Benchmark ``pair`` (a loaded pair or 'bundled', 'tiny:<name>', '<target>,<drafter>').
+          dtype: str | None = None, drafter=None, progress: bool = True) -> BenchResult:
+    """Benchmark ``pair`` (a loaded pair or 'bundled', 'tiny:<name>', '<target>,<drafter>'), or its
+    target with ``drafter`` instead of its own ('prompt-lookup', 'ngram', ``sv.PromptLookup()``...).
 
     Runs every algorithm at every lookahead and temperature on ``prompts_per_set`` prompts of each
     named set, ``repeats`` times, at each thread count (``None``: leave torch's setting), after
@@ -500,11 +531,12 @@ def bench(pair: str | ModelPair = "bundled", *,
     Repeat r samples with seed ``seed + r`` (both implementations), so that under sampling repeats
     average over different continuations instead of timing the same one again.
     ``hf``: also time Hugging Face's ``generate`` wherever it runs the same algorithm (SLEM at
-    temperature 0, TLI above it, SD with a shared vocabulary, and plain decoding), with its draft
+    temperature 0, TLI above it, SD with a shared vocabulary, prompt lookup (as SLEM, at any
+    temperature: both keep candidates by exact match) and plain decoding), with its draft
     confidence threshold at ``hf_confidence_threshold`` (0: off, fixed lookahead like specviz).
     ``record``: also keep one traced, untimed run per setting and prompt (``BenchResult.traces``).
     """
-    pair = resolve_pair(pair, device, dtype)
+    pair = resolve_pair(pair, device, dtype, drafter)
     load_before = _load_average()
     algorithms = list(dict.fromkeys(["autoregressive", *algorithms]))
     prompt_list = load_prompts(prompts, prompts_per_set)
@@ -512,7 +544,7 @@ def bench(pair: str | ModelPair = "bundled", *,
     temperature = [float(t) for t in temperature]
     _check_grid(pair, algorithms, lookahead, temperature, prompt_list, repeats, max_new_tokens,
                 warmup, threads)
-    hf = hf and isinstance(pair.target, HFModel) and isinstance(pair.drafter, HFModel)
+    hf = hf and hf_runs(pair)
     grid = settings_grid(pair, algorithms, lookahead, temperature, hf)
     config = {"algorithms": algorithms, "lookahead": lookahead, "temperature": temperature,
               "prompt_sets": list(prompts), "prompts_per_set": prompts_per_set,
@@ -530,9 +562,52 @@ def bench(pair: str | ModelPair = "bundled", *,
     _add_comparisons(rows)
     costs = {n: PassCosts.mean(parts) for n, parts in runner.costs.items()}
     result = BenchResult(rows, config, machine_info(pair, sorted(costs), load_before), costs)
+    if "slrs" in algorithms and any(t > 0 for t in temperature):
+        result.rates = [one_position_rates(pair, p, t, rows) for t in temperature if t > 0
+                        for p in prompt_list]
     if record:
         result.traces = record_traces(pair, grid, prompt_list, max_new_tokens, seed)
     return result
+
+
+def one_position_rates(pair: ModelPair, prompt: Prompt, temperature: float,
+                       rows: Sequence[dict] = (), max_tokens: int = 2000) -> dict:
+    """The exact chance that the first candidate after ``prompt`` is kept, rule by rule, next to
+    the acceptance the runs in ``rows`` measured (accepted / judged, over all their positions).
+
+    * ``tli``: sum min(p, q') with q' the drafter's law restricted to the shared tokens;
+    * ``slrs``: sum min(p, psi), rejection sampling from psi (SLRS);
+    * ``exact_match``: sum p psi, the same proposal kept only when it equals the target's own draw
+      (SLEM's rule; SLEM's own first candidate is the first target token of its re-tokenized
+      draft, which is psi's token when the draft is long enough to spell it).
+
+    psi is computed for the ``max_tokens`` most probable target tokens (all 262k would take
+    minutes); the rest of p, ``unresolved``, bounds the error: the true sums lie in
+    [value, value + unresolved].
+    """
+    from .acceptance import expected_acceptance
+    from .algorithms.slrs import psi_lattices
+    from .sampling import probabilities
+
+    target = pair.target
+    p = probabilities(target.logits(target.prompt_ids(prompt.text), 1)[0], temperature).cpu()
+    top = torch.argsort(p, descending=True)[:max_tokens]
+    lattices = psi_lattices(pair, prompt.text, top.tolist(), temperature=temperature)
+    psi = torch.tensor([lattices[t].psi for t in top.tolist()], dtype=p.dtype)
+    p_top = p[top]
+    out = {"temperature": temperature, "prompt_set": prompt.set, "prompt_index": prompt.index,
+           "tli": expected_acceptance(pair, prompt.text, "tli", temperature),
+           "slrs": float(torch.minimum(p_top, psi).sum()),
+           "exact_match": float((p_top * psi).sum()),
+           "psi_mass": float(psi.sum()), "unresolved": max(0.0, 1.0 - float(p_top.sum()))}
+    for algorithm in ("slem", "tli", "slrs"):
+        mine = [r for r in rows if r["impl"] == "specviz" and r["algorithm"] == algorithm
+                and r["temperature"] == temperature and r["prompt_set"] == prompt.set
+                and r["prompt_index"] == prompt.index]
+        judged = sum(r["judged"] or 0 for r in mine)
+        out[f"measured_{algorithm}"] = sum(r["accepted"] or 0 for r in mine) / judged if judged \
+            else None
+    return out
 
 
 class _Runner:
@@ -644,7 +719,8 @@ def _add_comparisons(rows: list[dict]) -> None:
 def counted_seconds(row: dict, pc: PassCosts) -> float | None:
     """Seconds a run should take if it were nothing but its forward passes, each priced at the
     measured cost of its own number of positions (a mean would not do: on a CPU the cost jumps
-    between sizes). Each model's first pass is the prompt's prefill, measured for that prompt."""
+    between sizes). Each model's first pass is the prompt's prefill, measured for that prompt.
+    A drafter without a forward pass to price (prompt lookup, n-gram) adds its own measured time."""
     pre = pc.prefill.get(f"{row['prompt_set']}/{row['prompt_index']}")
     if pre is None or row.get("target_pass_sizes") is None:
         return None
@@ -653,6 +729,8 @@ def counted_seconds(row: dict, pc: PassCosts) -> float | None:
         sizes = row[f"{role}_pass_sizes"]
         if sizes:
             total += pre[f"{role}_seconds"] + sum(price(n) for n in sizes[1:])
+        elif sizes is None:
+            total += row.get(f"{role}_seconds") or 0.0
     return total
 
 
@@ -662,7 +740,7 @@ SETTING_FIELDS = ("threads", "impl", "algorithm", "lookahead", "temperature")
 SUMMARY_COLUMNS = (
     *SETTING_FIELDS, "runs", "new_tokens", "seconds", "seconds_per_token",
     "cpu_seconds_per_token", "tokens_per_second", "time_to_first_token", "time_per_output_token",
-    "tokens_per_iteration", "acceptance_rate", "acceptance_per_position",
+    "tokens_per_iteration", "acceptance", "kept_share",
     "mean_accepted_per_iteration", "candidates_per_iteration", "target_passes_per_token",
     "drafter_passes_per_token", "drafter_passes_per_iteration", "target_positions_per_token",
     "drafter_positions_per_token", *(f"{phase}_share" for phase in PHASES), "overhead_share",
@@ -710,8 +788,8 @@ def _summary(key: dict, runs: list[dict]) -> dict:
         "time_per_output_token": ratio(seconds - total("time_to_first_token"),
                                        tokens - sum(1 for r in runs if r["new_tokens"])),
         "tokens_per_iteration": ratio(tokens, iterations),
-        "acceptance_rate": ratio(total("accepted"), total("proposed")) if ours else None,
-        "acceptance_per_position": ratio(total("accepted"), total("judged")) if ours else None,
+        "acceptance": ratio(total("accepted"), total("judged")) if ours else None,
+        "kept_share": ratio(total("accepted"), total("proposed")) if ours else None,
         "mean_accepted_per_iteration": ratio(total("accepted"), iterations) if ours else None,
         "candidates_per_iteration": ratio(total("proposed"), iterations) if ours else None,
         "target_passes_per_token": ratio(total("target_passes"), tokens),
@@ -734,10 +812,13 @@ def _analytic_prediction(s: dict, runs: list[dict], pc: PassCosts) -> dict:
     with the verify pass priced as measured on this machine rather than as one target step.
 
     An iteration drafts (d drafter passes), verifies m candidates (one target pass over m + 1
-    positions) and yields E(a, m) tokens; a run adds each model's prefill.
+    positions) and yields E(a, m) tokens; a run adds each model's prefill. m varies from one
+    iteration to the next (prompt lookup proposes 0 or a full copy), so tokens per iteration and
+    the verify pass's price are averaged over the measured counts m_i, not taken at their mean.
     """
     keys = [f"{r['prompt_set']}/{r['prompt_index']}" for r in runs]
-    if s["impl"] != "specviz" or not s["new_tokens"] or any(k not in pc.prefill for k in keys):
+    if (s["impl"] != "specviz" or not s["new_tokens"] or any(k not in pc.prefill for k in keys)
+            or any(r.get("candidate_counts") is None for r in runs)):
         return dict.fromkeys(("predicted_tokens_per_iteration", "predicted_seconds_per_token",
                               "predicted_gap", "ideal_speedup"))
     n = s["new_tokens"] / s["runs"]
@@ -746,14 +827,15 @@ def _analytic_prediction(s: dict, runs: list[dict], pc: PassCosts) -> dict:
         expected, ideal = 1.0, None
         seconds += (n - 1) * pc.target_pass(1)
     else:
-        a, m = s["acceptance_per_position"] or 0.0, s["candidates_per_iteration"] or 0.0
+        a = s["acceptance"] or 0.0
+        counts = [c for r in runs for c in r["candidate_counts"]]
         drafting = s["drafter_passes_per_iteration"] * pc.drafter_pass(1)
-        expected = costmodel.expected_tokens_per_iteration(a, m)
+        expected = costmodel.expected_tokens_over_iterations(a, counts)
         iterations = n / expected
+        verify = statistics.fmean(pc.target_pass(c + 1) for c in counts)
         seconds += statistics.fmean(pc.prefill[k]["drafter_seconds"] for k in keys)
-        seconds += (iterations - 1) * pc.target_pass(m + 1) + iterations * drafting
-        c = drafting / (max(m, 1e-9) * pc.target_pass(1))  # per candidate, as costmodel defines c
-        ideal = costmodel.predicted_speedup(a, m, c, verify_cost=pc.verify_cost(m + 1))
+        seconds += (iterations - 1) * verify + iterations * drafting
+        ideal = expected * pc.target_pass(1) / (drafting + verify)  # tokens per target step
     return {"predicted_tokens_per_iteration": expected,
             "predicted_seconds_per_token": seconds / n,
             "predicted_gap": s["seconds_per_token"] / (seconds / n) - 1,
@@ -850,7 +932,8 @@ SUMMARY_TABLE: tuple[Column, ...] = (
     ("seconds_per_token", "s/tok", ".3f"), ("cpu_seconds_per_token", "CPU s/tok", ".3f"),
     ("time_to_first_token", "TTFT s", ".2f"),
     ("time_per_output_token", "TPOT s", ".3f"),
-    ("acceptance_rate", "acc.rate", ".2f"), ("tokens_per_iteration", "tok/it", ".2f"),
+    ("acceptance", "a", ".2f"), ("kept_share", "kept", ".2f"),
+    ("tokens_per_iteration", "tok/it", ".2f"),
     ("target_passes_per_token", "T pass/tok", ".2f"),
     ("drafter_passes_per_token", "D pass/tok", ".2f"),
     ("draft_share", "draft", ".0%"), ("translate_share", "transl", ".0%"),
@@ -874,10 +957,24 @@ HF_TABLE: tuple[Column, ...] = (
     ("specviz_overhead_share", "overhead sv", ".1%"), ("hf_overhead_share", "overhead HF", ".1%"),
     ("same_output", "same text", "b"),
 )
+SETS_TABLE: tuple[Column, ...] = (
+    ("prompt_set", "set", "s"), ("impl", "impl", "s"), ("algorithm", "algorithm", "s"),
+    ("lookahead", "k", "d"), ("temperature", "T", "g"), ("runs", "runs", "d"),
+    ("seconds_per_token", "s/tok", ".3f"), ("tokens_per_iteration", "tok/it", ".2f"),
+    ("acceptance", "a", ".2f"), ("speedup", "speedup", ".2f"),
+    ("same_as_autoregressive", "=AR", "b"),
+)
+RATES_TABLE: tuple[Column, ...] = (
+    ("temperature", "T", "g"), ("prompt_set", "set", "s"), ("prompt_index", "#", "d"),
+    ("tli", "TLI sum min(p,q')", ".3f"), ("exact_match", "sum p*psi", ".3f"),
+    ("slrs", "SLRS sum min(p,psi)", ".3f"), ("unresolved", "unresolved p", ".4f"),
+    ("measured_tli", "a TLI", ".3f"), ("measured_slem", "a SLEM", ".3f"),
+    ("measured_slrs", "a SLRS", ".3f"),
+)
 COST_TABLE: tuple[Column, ...] = (
     ("threads", "thr", "d"), ("impl", "impl", "s"), ("algorithm", "algorithm", "s"),
     ("lookahead", "k", "d"), ("temperature", "T", "g"),
-    ("acceptance_per_position", "a", ".2f"), ("candidates_per_iteration", "cand/it", ".2f"),
+    ("acceptance", "a", ".2f"), ("candidates_per_iteration", "cand/it", ".2f"),
     ("tokens_per_iteration", "tok/it", ".2f"),
     ("predicted_tokens_per_iteration", "tok/it pred", ".2f"),
     ("seconds_per_token", "s/tok", ".3f"), ("predicted_counted", "counted s/tok", ".3f"),

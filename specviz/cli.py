@@ -3,12 +3,13 @@
     specviz prepare
     specviz generate --prompt "The capital of France is" --algorithm slem --threads 1
     specviz bench --pair bundled --algorithms slem tli --lookahead 2 4 --threads 1 --out bench-out
-    specviz course --out build/notebooks
+    specviz course --out build/notebooks [--html build/html]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 
@@ -46,8 +47,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"the seed must be an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability between 0 and 1, got {text!r}")
+    return value
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", default="bundled", help=PAIR_HELP)
+    p.add_argument("--drafter", default=None,
+                   help="use the pair's target with this drafter instead of its own: "
+                   "'prompt-lookup' or 'ngram' (no weights), or a bundled name, hub id or folder")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: CUDA if present, else Apple MPS, else CPU (default: auto)")
     p.add_argument("--dtype", default="auto",
@@ -66,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="where to keep them (default: the user cache "
                    "directory, or $SPECVIZ_CACHE)")
     p.add_argument("--force", action="store_true", help="rebuild even if already prepared")
+    p.add_argument("--verify", action="store_true", help="re-hash every cached file against the "
+                   "hashes taken when it was converted, and rebuild what changed (seconds)")
 
     p = sub.add_parser("generate", help="continue one prompt and print the text and its stats")
     p.add_argument("--prompt", required=True)
@@ -73,7 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookahead", type=_positive_int, default=None)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--max-new-tokens", type=_positive_int, default=48)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--top-k", type=_positive_int, default=None,
+                   help="sample the target from its k likeliest tokens (as Hugging Face's top_k)")
+    p.add_argument("--top-p", type=_probability, default=None,
+                   help="sample the target from its likeliest tokens holding this much mass")
+    p.add_argument("--repetition-penalty", type=float, default=None,
+                   help="divide the target's logits of tokens already in the text by this (>1)")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="torch CPU threads (default: torch's own; on small CPUs try 1)")
     p.add_argument("--record", metavar="FILE", default=None,
@@ -90,21 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", nargs="+", type=_items(float), default=[[0.0, 1.0]],
                    help="0 is greedy (default: 0 1)")
     p.add_argument("--prompts", nargs="+", type=_items(str),
-                   default=[["summarise", "code", "chat"]],
-                   help="prompt sets: summarise, code, chat (default: all three)")
+                   default=[["summarise", "code", "chat", "copy"]],
+                   help="prompt sets: summarise, code, chat, copy (copy-heavy: the answer repeats "
+                   "text from the prompt) (default: all four)")
     p.add_argument("--prompts-per-set", type=_positive_int, default=1,
                    help="prompts taken from each set (default: 1)")
     p.add_argument("--repeats", type=_positive_int, default=1)
     p.add_argument("--max-new-tokens", type=_positive_int, default=32)
     p.add_argument("--warmup", type=int, default=1,
                    help="untimed runs of each setting before timing (default: 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--threads", nargs="+", type=_items(_positive_int), default=None,
                    help="torch CPU thread counts to compare, interleaved prompt by prompt "
                    "(default: torch's own)")
     p.add_argument("--hf", action=argparse.BooleanOptionalAction, default=True,
                    help="also time Hugging Face's generate() on the same settings (default: on)")
-    p.add_argument("--hf-confidence", type=float, default=0.0,
+    p.add_argument("--hf-confidence", type=_probability, default=0.0,
                    help="HF's assistant_confidence_threshold (0: off, fixed drafts like specviz; "
                    "HF's default is 0.4)")
     p.add_argument("--out", default="specviz-bench", help="folder for CSV, JSON and HTML "
@@ -122,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only notebooks whose names start with these (e.g. 01 04)")
     p.add_argument("--timeout", type=_positive_int, default=1200,
                    help="seconds one cell may take (default: 1200)")
+    p.add_argument("--html", default=None, metavar="DIR",
+                   help="also publish each executed notebook in DIR as one self-contained HTML "
+                   "page that reads offline (steppers as static figures with a slider)")
     return parser
 
 
@@ -134,18 +166,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args)
     except ValueError as err:
         parser.error(str(err))  # exits with status 2 and the message, no traceback
+    except RuntimeError as err:  # a bundled model that cannot be had: the message says what to do
+        bundled = sys.modules.get("specviz.models.bundled")  # loaded if it raised (import is slow)
+        if bundled is None or not isinstance(err, bundled.BundledModelError):
+            raise
+        print(err, file=sys.stderr)
+        return 1
     return 2
 
 
 def _prepare(args) -> int:
-    from .models.bundled import BUNDLED_MODELS, BundledModelError, prepare_bundled
+    from .models.bundled import BUNDLED_MODELS, prepare_bundled
 
     for name in BUNDLED_MODELS:
-        try:
-            path = prepare_bundled(name, cache_dir=args.cache_dir, force=args.force)
-        except BundledModelError as err:
-            print(f"specviz: {err}", file=sys.stderr)
-            return 1
+        path = prepare_bundled(name, cache_dir=args.cache_dir, force=args.force, verify=args.verify)
         print(f"{name}: ready in {path}")
     return 0
 
@@ -154,13 +188,17 @@ def _generate(args) -> int:
     from .algorithms.loop import generate
     from .bench import resolve_pair
     from .models.pair import set_threads
+    from .outputs import check_file
 
+    if args.record:
+        check_file(args.record)  # before the models load, not after the run
     if args.threads is not None:
         set_threads(args.threads)
-    pair = resolve_pair(args.pair, args.device, args.dtype)
+    pair = resolve_pair(args.pair, args.device, args.dtype, args.drafter)
     res = generate(pair, args.prompt, args.algorithm, max_new_tokens=args.max_new_tokens,
                    lookahead=args.lookahead, temperature=args.temperature, seed=args.seed,
-                   trace_top_k=5 if args.record else None)
+                   trace_top_k=5 if args.record else None, top_k=args.top_k, top_p=args.top_p,
+                   repetition_penalty=args.repetition_penalty)
     print(pair.describe())
     print(f"\n{args.prompt}\033[1m{res.text}\033[0m\n" if sys.stdout.isatty()
           else f"\n{args.prompt}{res.text}\n")
@@ -175,8 +213,10 @@ def _generate(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import bench
+    from .bench import RESULT_FILES, bench
+    from .outputs import check_folder
 
+    check_folder(args.out, RESULT_FILES)  # before an hour of benchmarking, not after
     threads = _flat(args.threads) if args.threads else [None]
     result = bench(args.pair, algorithms=_flat(args.algorithms), lookahead=_flat(args.lookahead),
                    temperature=_flat(args.temperature), prompts=_flat(args.prompts),
@@ -184,7 +224,7 @@ def _bench(args) -> int:
                    max_new_tokens=args.max_new_tokens, warmup=args.warmup, seed=args.seed,
                    threads=threads, hf=args.hf, hf_confidence_threshold=args.hf_confidence,
                    record=args.record, device=args.device, dtype=args.dtype,
-                   progress=not args.quiet)
+                   drafter=args.drafter, progress=not args.quiet)
     m = result.machine
     print(f"\n{m['target']} + {m['drafter']} on {m['device']} ({m['cpu']}, {m['cpu_count']} CPUs), "
           f"{m['dtype']}, torch {m['versions'].get('torch')}, transformers "
@@ -197,6 +237,12 @@ def _bench(args) -> int:
     if result.config["hf"]:
         sections.insert(1, ("specviz against Hugging Face (ratios HF/sv > 1: specviz is faster)",
                             result.hf_table()))
+    if len(result.config["prompt_sets"]) > 1:
+        sections.insert(1, ("By prompt set", result.sets_table()))
+    if result.rates:
+        sections.append(("Exact one-position acceptance rates after each prompt (first candidate "
+                         "only) next to the acceptance measured over whole runs",
+                         result.rates_table()))
     for title, table in sections:
         print(f"\n{title}\n{table}")
     if len(result.costs) > 1:
@@ -209,7 +255,7 @@ def _bench(args) -> int:
 def _course(args) -> int:
     from .course import run_course
 
-    runs = run_course(args.out, args.notebooks, args.only, args.timeout)
+    runs = run_course(args.out, args.notebooks, args.only, args.timeout, html_dir=args.html)
     return 0 if all(r.ok for r in runs) else 1
 
 

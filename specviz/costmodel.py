@@ -2,7 +2,9 @@
 
 Notation (Leviathan et al. 2023; see ``shared/reference/algorithms.md``):
 
-* ``a``: the chance that the target accepts a candidate, taken as the same at every position;
+* ``a``: the acceptance, the chance that the target accepts a candidate it judges, taken as the
+  same at every position; measured as accepted / judged (``Stats.acceptance``), *not* as accepted /
+  proposed (``Stats.kept_share``, lower: candidates after a rejection are proposed but never judged);
 * ``k``: the lookahead, candidates drafted per iteration;
 * ``c``: the cost of drafting one candidate relative to one target forward pass;
 * ``v``: the cost of the verify pass over k + 1 positions relative to one target step. About 1 on a
@@ -18,7 +20,9 @@ so a benchmark can import them without anything else from specviz.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 
 def _check(a: float, k: float) -> None:
@@ -35,6 +39,15 @@ def expected_tokens_per_iteration(a: float, k: float) -> float:
     if a == 1.0:
         return k + 1.0
     return (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+def expected_tokens_over_iterations(a: float, candidate_counts: Sequence[int]) -> float:
+    """Mean tokens per iteration when iteration i proposes ``candidate_counts[i]`` candidates: the
+    mean of E(a, m_i). Not E(a, mean m): E is concave in m, so a drafter proposing 0 or k (prompt
+    lookup: no match, or a full copy) yields fewer tokens than the mean count would promise."""
+    if not candidate_counts:
+        raise ValueError("need the candidate count of at least one iteration")
+    return sum(expected_tokens_per_iteration(a, m) for m in candidate_counts) / len(candidate_counts)
 
 
 def predicted_speedup(a: float, k: float, c: float, verify_cost: float = 1.0) -> float:
@@ -68,9 +81,10 @@ def acceptance_from_tokens_per_iteration(tokens: float, k: float) -> float:
 def acceptance_from_stats(stats, lookahead: float | None = None) -> float:
     """Per-position acceptance ``a`` that explains a run's measured tokens per iteration.
 
-    ``stats.acceptance_rate`` (kept / proposed) is *not* ``a``: candidates after a rejection are
-    never judged, so it underestimates a. Here ``a`` solves expected_tokens_per_iteration(a, k) =
-    new tokens / iterations, with k = ``lookahead`` or the mean number of candidates per iteration.
+    An estimate of ``stats.acceptance`` (accepted / judged) from counts alone: ``a`` solves
+    expected_tokens_per_iteration(a, k) = new tokens / iterations, with k = ``lookahead`` or the
+    mean number of candidates per iteration. ``stats.kept_share`` (accepted / proposed) is *not*
+    ``a``: candidates after a rejection are never judged, so it underestimates a.
     """
     if not stats.iterations or not stats.proposed:
         return 0.0
@@ -78,16 +92,27 @@ def acceptance_from_stats(stats, lookahead: float | None = None) -> float:
     return acceptance_from_tokens_per_iteration(stats.new_tokens / stats.iterations, k)
 
 
-def acceptance_from_trace(trace) -> float:
-    """Per-position acceptance counted directly: accepted candidates / candidates the target judged
-    (every judged candidate is a trial of a; the unjudged ones after a rejection are not)."""
-    judged = accepted = 0
-    for it in trace.iterations:
-        verify = it.get("verify")
-        if verify is not None:
-            judged += len(verify.positions)
-            accepted += sum(c.accepted for c in verify.positions)
-    return accepted / judged if judged else 0.0
+def pass_cost(costs: list[float], n: float) -> float:
+    """Cost of a forward pass over ``n`` positions, from ``costs[i]`` measured over i + 1 positions.
+
+    ``n`` may be fractional (a mean over passes). A pass over more positions never costs less, so
+    the measured points are first made non-decreasing (each is raised to the largest before it:
+    timing noise, not a cheaper pass). Between points the cost is linear; beyond the last point it
+    grows with the mean slope of the whole curve, never below the largest measured cost (a noisy
+    last pair of points must not bend the extrapolation down).
+    """
+    if not costs:
+        return 0.0
+    n = max(n, 1.0)
+    curve = list(accumulate(costs, max))
+    if len(curve) == 1:
+        return curve[0] * n
+    last = len(curve)
+    if n >= last:
+        slope = (curve[-1] - curve[0]) / (last - 1)
+        return curve[-1] + slope * (n - last)
+    i = int(n)  # the segment from i to i + 1 positions
+    return curve[i - 1] + (curve[i] - curve[i - 1]) * (n - i)
 
 
 def cost_ratio(stats) -> float:

@@ -4,18 +4,27 @@
     from specviz.course import run_course; run_course("build/notebooks")
 
 The executed copies (with every output, figures and widget state included) are written to the
-output folder, ready for ``jupyter nbconvert --to html``; the notebooks themselves are not touched.
+output folder; the notebooks themselves are not touched. ``html_dir`` (``specviz course --html
+DIR``) also publishes each as one self-contained HTML page that reads offline: plotly.js inlined
+once per page, each stepper a static figure with a slider over its steps, maths as MathML, and no
+request to any other server.
 Each notebook's kernel runs *this* Python (the one running specviz), with the notebook's folder as
 its working directory, exactly as Jupyter would start it.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import re
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from .trace import plural
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,13 +62,15 @@ def _this_python_kernel():
     return KernelManager(kernel_name="python3", kernel_spec_manager=ThisPython())
 
 
-def execute_notebook(path: str | Path, timeout: int = 1200, plotly_renderer: str | None = None):
+def execute_notebook(path: str | Path, timeout: int = 1200, plotly_renderer: str | None = None,
+                     static_html: bool = False):
     """Execute one notebook from a fresh kernel in its own folder.
 
     ``plotly_renderer`` sets the kernel's ``PLOTLY_RENDERER`` (e.g. "plotly_mimetype+notebook",
-    so that figures also show in an HTML export, offline). Returns ``(notebook, seconds, error)``:
-    the executed notebook (outputs so far, if a cell failed), the wall time, and the error message
-    or ``None``.
+    so that figures also show in an HTML export, offline); ``static_html`` has every stepper's
+    output also carry a static HTML copy of all its steps (for ``publish_html``). Returns
+    ``(notebook, seconds, error)``: the executed notebook (outputs so far, if a cell failed), the
+    wall time, and the error message or ``None``.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -75,6 +86,10 @@ def execute_notebook(path: str | Path, timeout: int = 1200, plotly_renderer: str
     env = dict(os.environ)
     if plotly_renderer:
         env["PLOTLY_RENDERER"] = plotly_renderer
+    if static_html:
+        from .viz.static import STATIC_HTML_ENV
+
+        env[STATIC_HTML_ENV] = "1"
     try:
         client.execute(env=env)
     except CellExecutionError as err:
@@ -104,12 +119,14 @@ HTML_FRIENDLY_PLOTLY = "plotly_mimetype+notebook"  # JupyterLab's renderer, plus
 
 
 def run_course(out_dir: str | Path = "build/notebooks", notebooks_dir: str | Path | None = None,
-               names: list[str] | None = None, timeout: int = 1200) -> list[NotebookRun]:
+               names: list[str] | None = None, timeout: int = 1200,
+               html_dir: str | Path | None = None) -> list[NotebookRun]:
     """Execute every course notebook (or those whose names start with one of ``names``) headless,
     write the executed copies to ``out_dir``, and print each notebook's time and the total.
 
     Figures are rendered so that ``jupyter nbconvert --to html`` shows them offline (plotly.js is
-    embedded once per notebook); widget state is kept, as Jupyter would save it.
+    embedded once per notebook); widget state is kept, as Jupyter would save it. With
+    ``html_dir``, each executed notebook is also published there as HTML (see ``publish_html``).
     """
     import nbformat
 
@@ -121,11 +138,15 @@ def run_course(out_dir: str | Path = "build/notebooks", notebooks_dir: str | Pat
         if not paths:
             raise ValueError(f"No course notebook starts with {', '.join(names)}")
     runs: list[NotebookRun] = []
-    plural = "s" if len(paths) != 1 else ""
-    print(f"Running {len(paths)} notebook{plural} from {paths[0].parent} into {out}", flush=True)
+    print(f"Running {plural(len(paths), 'notebook')} from {paths[0].parent} into {out}", flush=True)
     for path in paths:
-        nb, seconds, error = execute_notebook(path, timeout, HTML_FRIENDLY_PLOTLY)
+        # publishing draws figures from their JSON with the page's one plotly.js: no copy in outputs
+        renderer = HTML_FRIENDLY_PLOTLY if html_dir is None else "plotly_mimetype"
+        nb, seconds, error = execute_notebook(path, timeout, renderer,
+                                              static_html=html_dir is not None)
         nbformat.write(nb, out / path.name)
+        if html_dir is not None:
+            publish_html(nb, Path(html_dir) / path.with_suffix(".html").name)
         runs.append(NotebookRun(path.name, seconds, error))
         print(f"  {path.name:<38}{seconds:7.1f} s  {'ok' if error is None else 'FAILED'}",
               flush=True)
@@ -135,3 +156,81 @@ def run_course(out_dir: str | Path = "build/notebooks", notebooks_dir: str | Pat
         if not run.ok:
             print(f"\n{run.name} failed:\n{run.error}", file=sys.stderr)
     return runs
+
+
+# -- publishing as HTML -----------------------------------------------------------------------
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PLOTLY_JSON = "application/vnd.plotly.v1+json"
+# nbconvert's JupyterLab page, less everything it would fetch: require.js, MathJax, mermaid and
+# the widget manager (from CDNs); plotly.js inlined once instead
+_PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}<script>{{ resources.plotly_js }}</script>{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?=\S)([^$\n]+?)(?<=\S)\$(?!\d)", re.S)
+
+
+def _math_as_mathml(markdown: str) -> str:
+    """LaTeX between $...$ (inline) or $$...$$ (display) as MathML, which browsers draw
+    natively: no MathJax, no CDN. Code is left alone."""
+    from latex2mathml.converter import convert
+
+    def mathml(match: re.Match) -> str:
+        display, inline = match.groups()
+        return convert(display or inline, display="block" if display else "inline")
+
+    return "".join(part if i % 2 else _MATH.sub(mathml, part)
+                   for i, part in enumerate(_CODE.split(markdown)))
+
+
+def _plotly_html(figure: dict) -> str:
+    """A plotly figure drawn by the page's one plotly.js (no copy of it, no CDN)."""
+    uid = f"specviz-figure-{uuid.uuid4().hex[:12]}"
+    payload = json.dumps(figure).replace("</", "<\\/")
+    return (f"<div id='{uid}' style='width:100%'></div>"
+            f"<script type='application/json' id='{uid}-data'>{payload}</script>"
+            f"<script>(function () {{ var f = JSON.parse(document.getElementById('{uid}-data')"
+            f".textContent); Plotly.newPlot('{uid}', f.data, f.layout, {{displaylogo: false, "
+            "responsive: true}); })();</script>")
+
+
+def _static_outputs(nb):
+    """A copy of ``nb`` that needs no kernel and no CDN: plotly figures drawn from their JSON,
+    widgets replaced by the static HTML the kernel gave them (steppers) or their text, maths as
+    MathML, the saved widget state dropped."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _math_as_mathml(cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if not data:
+                continue
+            if PLOTLY_JSON in data:
+                output["data"] = {"text/html": _plotly_html(data[PLOTLY_JSON])}
+            elif WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+    return nb
+
+
+def publish_html(nb, path: str | Path) -> Path:
+    """Write the executed notebook ``nb`` as one self-contained HTML page at ``path``."""
+    import jinja2
+    import plotly
+    from nbconvert import HTMLExporter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab", template_file="specviz-page.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"specviz-page.html.j2":
+                                                              _PAGE_TEMPLATE})])
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    body, _ = exporter.from_notebook_node(
+        _static_outputs(nb), resources={"plotly_js": plotly_js.read_text(encoding="utf-8")})
+    path.write_text(body, encoding="utf-8")
+    return path

@@ -169,6 +169,28 @@ def _best_lookahead() -> int:
     return max(range(1, 11), key=lambda k: predicted_speedup(0.6, k, 0.25))
 
 
+# Measured on a 2-core CPU in notebook 5: milliseconds per forward pass over 1, 2, ... positions.
+TARGET_PASS_MS = (120.3, 125.6, 137.8, 224.2, 254.5, 292.1)
+DRAFTER_STEP_MS = 69.9
+
+
+def _measured_c() -> float:
+    return DRAFTER_STEP_MS / TARGET_PASS_MS[0]
+
+
+def _measured_v(k: int) -> float:
+    """v for k candidates: a target pass over k + 1 positions, in target steps."""
+    from .costmodel import pass_cost
+
+    return pass_cost(list(TARGET_PASS_MS), k + 1) / TARGET_PASS_MS[0]
+
+
+def _best_measured_lookahead() -> int:
+    from .costmodel import predicted_speedup
+
+    return max(range(1, 6), key=lambda k: predicted_speedup(0.7, k, _measured_c(), _measured_v(k)))
+
+
 def _paths() -> int:
     from .algorithms.slrs import slrs_cost
 
@@ -201,10 +223,15 @@ EXERCISES: dict[int, Exercise] = {
     8: Exercise("Sampling at temperature 1; both models use exactly the same tokenizer.",
                 lambda: "sd", hint="Nothing needs translating.",
                 why="One vocabulary: the drafted token is a target token, q is its law."),
-    9: Exercise("Greedy decoding; a Gemma target and a drafter with one token per byte.",
-                lambda: "slem", hint="Think about what is best under greedy decoding.",
-                why="Under greedy decoding exact matching is the best lossless rule, for any "
-                    "pair of tokenizers."),
+    9: Exercise("Greedy decoding (temperature 0); a Gemma target and a drafter with one token "
+                "per byte. Under sampling such a drafter would call for SLRS; which algorithm "
+                "does the course recommend under greedy decoding?",
+                lambda: "slem",
+                hint="Under greedy decoding the target's choice is certain: which rule keeps every "
+                     "draft that equals it, whatever the tokenizers? (notebook 2, section 5)",
+                why="Under greedy decoding a lossless rule may keep a draft only if it is the "
+                    "target's argmax, and exact matching keeps every such draft: nothing can do "
+                    "better, for any pair of tokenizers."),
     10: Exercise("Sampling at temperature 1; the tokenizers differ, but 95% of the drafter's "
                  "tokens are spelled exactly like target tokens.", lambda: "tli",
                  hint="Which algorithm drafts only tokens the target also has?",
@@ -213,10 +240,29 @@ EXERCISES: dict[int, Exercise] = {
     11: Exercise("Sampling at temperature 1; the drafter has one token per character and the "
                  "target's tokens are short. Which lossless algorithm accepts most often (cost "
                  "aside)?", lambda: "slrs",
-                 hint="The intersection holds only single characters; compare sum min(p, psi) "
-                      "with sum p psi.",
-                 why="SLRS accepts with sum min(p, psi), at least SLEM's sum p psi, and short "
-                     "target tokens keep its psi cheap."),
+                 hint="The intersection holds only single characters, so TLI can propose "
+                      "little. SLEM keeps a draft only when the target's own draw is the same "
+                      "token; SLRS keeps a proposed t with probability min(1, p(t)/psi(t)).",
+                 why="SLRS keeps a draft with probability sum min(p, psi). SLEM keeps one only "
+                     "when the target's independent draw equals it: sum p psi (notebook 2's "
+                     "sum p^2 when psi = p), never more, since p psi <= min(p, psi) for "
+                     "probabilities. Short target tokens keep psi cheap to compute."),
+    12: Exercise("Notebook 5's CPU: a drafter step takes 69.9 ms, a target step (one position) "
+                 "120.3 ms. What is c?", _measured_c,
+                 hint="c is the cost of one drafter step in target steps."),
+    13: Exercise("The same CPU: a target pass over 1, 2, ..., 6 positions takes "
+                 f"{', '.join(map(str, TARGET_PASS_MS))} ms. What is v, the verify cost in "
+                 "target steps, for k = 3 candidates?", lambda: _measured_v(3), tolerance=0.01,
+                 hint="Verifying k candidates is one target pass over k + 1 positions (the "
+                      "target also scores the position after the last one)."),
+    14: Exercise("The same CPU, with acceptance a = 0.7, c from exercise 12 and v(k) measured "
+                 "as in exercise 13: which lookahead k from 1 to 5 gives the largest predicted "
+                 "speedup?", _best_measured_lookahead, tolerance=0,
+                 hint="S(k) = (1 - a^(k+1)) / ((1 - a)(k c + v(k))), with v(k) the pass over "
+                      "k + 1 positions divided by the pass over 1.",
+                 why="Each extra candidate costs a drafter step (c is large here) and makes the "
+                     "verify pass dearer, faster than the tokens it adds: the shortest draft is "
+                     "best, and it barely pays."),
 }
 
 ALGORITHM_ANSWERS = ("sd", "slem", "tli", "slrs")
@@ -260,3 +306,13 @@ def grade(number: int, answer) -> tuple[bool, str]:
 def check(number: int, answer) -> None:
     """Print whether ``answer`` to exercise ``number`` is right, with a hint if it is not."""
     print(grade(number, answer)[1])
+
+
+def check_solution(number: int, answer) -> None:
+    """For the notebook's solution cells: raise if ``answer`` is wrong, else say so without
+    printing it, so that running every cell shows students their own results, not the answers
+    (and a wrong solution still fails the notebook's test)."""
+    ok, message = grade(number, answer)
+    if not ok:
+        raise AssertionError(f"The solution to exercise {number} is wrong: {message}")
+    print(f"Exercise {number}: this solution checks out (open the cell to read it).")

@@ -3,7 +3,10 @@
 transformers 5.x ships two of the paper's algorithms behind ``model.generate(assistant_model=...)``:
 with two tokenizers, ``do_sample=False`` runs SLEM ("universal assisted generation") and
 ``do_sample=True`` runs TLI ("universal speculative decoding"); with one tokenizer it runs standard
-speculative decoding. This module calls exactly that, with settings matched to specviz's:
+speculative decoding. ``generate(prompt_lookup_num_tokens=k)`` runs prompt lookup: the drafter
+copies target token ids from the context, and the target keeps candidates by exact match (HF's
+candidates carry no probabilities), so it is what specviz's SLEM does with ``sv.PromptLookup()`` as
+drafter, at any temperature. This module calls exactly that, with settings matched to specviz's:
 
 * the lookahead goes on the *drafter's* ``generation_config`` (``num_assistant_tokens``, constant
   schedule): passed to ``generate`` as keyword arguments it is silently ignored;
@@ -28,6 +31,7 @@ import torch
 
 from .models.hf import HFModel
 from .models.pair import ModelPair
+from .models.prompt_lookup import PromptLookup
 
 
 @dataclass
@@ -60,10 +64,22 @@ class HFRun:
     finish_reason: str
 
 
+def hf_runs(pair: ModelPair) -> bool:
+    """Can Hugging Face run ``pair``'s speculative decoding? A transformers target with a
+    transformers drafter (SLEM, TLI, SD) or with prompt lookup (HF's own, on the target's ids)."""
+    return isinstance(pair.target, HFModel) and (isinstance(pair.drafter, HFModel)
+                                                 or isinstance(pair.drafter, PromptLookup))
+
+
 def hf_algorithm(pair: ModelPair, temperature: float, assisted: bool = True) -> str:
-    """The algorithm HF runs on ``pair`` at ``temperature`` (``assisted=False``: plain decoding)."""
+    """The algorithm HF runs on ``pair`` at ``temperature`` (``assisted=False``: plain decoding).
+
+    Prompt lookup verifies by exact match at every temperature: that is SLEM's rule."""
     if not assisted:
         return "autoregressive"
+    if isinstance(pair.drafter, PromptLookup):
+        _hf_models(pair, needs_drafter=False)
+        return "slem"
     target, drafter = _hf_models(pair)
     if not _different_tokenizers(target.model, drafter.model):
         return "sd"
@@ -80,9 +96,13 @@ def hf_generate(pair: ModelPair, prompt: str, algorithm: str = "slem", *, max_ne
     HF samples from (so HF's samples differ from specviz's, but each is reproducible).
     ``prune_lm_head=True`` runs TLI as HF ships it (pruned drafter head; not lossless in 5.24,
     and it rewrites the drafter in place: use models and tokenizers loaded for that run only).
+    With ``sv.PromptLookup()`` as drafter, HF's prompt lookup runs with ``lookahead`` as
+    ``prompt_lookup_num_tokens`` and HF's own matching (up to 2 target tokens,
+    ``max_matching_ngram_size``'s default): the same k, HF's own way of finding the match.
     """
     assisted = algorithm != "autoregressive"
-    target, drafter = _hf_models(pair, needs_drafter=assisted)
+    lookup = assisted and isinstance(pair.drafter, PromptLookup)
+    target, drafter = _hf_models(pair, needs_drafter=assisted and not lookup)
     expected = hf_algorithm(pair, temperature, assisted)
     if algorithm != expected:
         raise ValueError(f"Hugging Face runs {expected!r} on this pair at temperature "
@@ -90,9 +110,11 @@ def hf_generate(pair: ModelPair, prompt: str, algorithm: str = "slem", *, max_ne
                          "alone.")
     inputs = target.tokenizer(prompt, return_tensors="pt").to(target.device)
     kwargs = dict(inputs, max_new_tokens=max_new_tokens, **_sampling_kwargs(temperature))
-    if assisted:
+    if lookup:
+        kwargs["prompt_lookup_num_tokens"] = lookahead
+    elif assisted:
         kwargs["assistant_model"] = drafter.model
-    if algorithm in ("slem", "tli"):
+    if drafter is not None and algorithm in ("slem", "tli"):
         kwargs |= {"tokenizer": target.tokenizer, "assistant_tokenizer": drafter.tokenizer}
     if algorithm == "tli" and not prune_lm_head:
         _unpruned_translator(target, drafter)
@@ -121,7 +143,8 @@ def _hf_models(pair: ModelPair, needs_drafter: bool = True) -> tuple[HFModel, HF
             needs_drafter and not isinstance(pair.drafter, HFModel)):
         raise TypeError("The Hugging Face comparison needs transformers models (sv.load_pair "
                         "with bundled names, hub ids, folders or (model, tokenizer) objects), not "
-                        "toy models.")
+                        "toy models; of the drafters without weights, only prompt lookup "
+                        "(sv.PromptLookup()) has a Hugging Face counterpart.")
     return pair.target, pair.drafter if needs_drafter else None
 
 

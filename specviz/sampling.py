@@ -7,7 +7,9 @@ so a trace can show the draw that picked it, and the same seed gives the same to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,7 +24,77 @@ def probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     temperature-1 distribution only so that charts can show what the model believed.
     """
     scale = temperature if temperature > 0 else 1.0
-    return torch.softmax(logits.float() / scale, dim=-1)
+    logits = logits.float()
+    # Shifting by the max first means a tiny temperature sends logits to -inf (probability 0),
+    # never to +inf, where softmax would compute inf - inf = nan.
+    return torch.softmax((logits - logits.amax(dim=-1, keepdim=True)) / scale, dim=-1)
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """How the *target's* logits become the distribution specviz reproduces, as Hugging Face's
+    ``generate`` does with a generation config: repetition penalty, then temperature, then top-k,
+    then top-p. Every place that computes p applies the same settings (the verify pass, the exact
+    law in ``lossless``); the drafter keeps its own law, and losslessness holds against this p.
+
+    * ``repetition_penalty`` r: a token already in the context has its logit divided by r if
+      positive, multiplied by r if negative (r > 1 discourages repeats); ``None`` or 1: off;
+    * ``top_k`` k: only the k highest logits stay possible (ties with the k-th stay too);
+    * ``top_p`` t: only the smallest set of likeliest tokens holding at least t of the mass stays.
+    """
+
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and (not isinstance(self.top_k, int)
+                                       or isinstance(self.top_k, bool) or self.top_k < 1):
+            raise ValueError(f"top_k must be None (off) or an integer >= 1 (keep the k likeliest "
+                             f"tokens), got {self.top_k!r}. Not to be confused with trace_top_k.")
+        if self.top_p is not None and (not isinstance(self.top_p, (int, float))
+                                       or not 0 < self.top_p <= 1):
+            raise ValueError(f"top_p must be None (off) or a number in (0, 1] (the probability "
+                             f"mass to keep), got {self.top_p!r}")
+        if self.repetition_penalty is not None and (
+                not isinstance(self.repetition_penalty, (int, float))
+                or not 0 < self.repetition_penalty < math.inf):
+            raise ValueError(f"repetition_penalty must be None (off) or a positive number (1: off, "
+                             f"above 1 discourages repeats), got {self.repetition_penalty!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.top_k is not None or self.top_p is not None or \
+            self.repetition_penalty not in (None, 1, 1.0)
+
+    def scores(self, logits: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
+        """Processed logits ``[n, V]`` for the last ``n`` positions of ``ids`` (row j predicts the
+        token after ``ids[:len(ids) - n + 1 + j]``); excluded tokens get -inf. No temperature."""
+        logits = logits.float()
+        if self.repetition_penalty not in (None, 1, 1.0):
+            logits = logits.clone()
+            n, r = logits.shape[0], float(self.repetition_penalty)
+            for j in range(n):
+                seen = torch.tensor(sorted(set(ids[:len(ids) - n + 1 + j])), dtype=torch.long,
+                                    device=logits.device)
+                seen = seen[seen < logits.shape[-1]]
+                row = logits[j, seen]
+                logits[j, seen] = torch.where(row > 0, row / r, row * r)
+        return logits
+
+    def probabilities(self, scores: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The law ``[n, V]``: softmax(scores / temperature), cut by top-k and top-p, renormalised.
+        At temperature 0 the decision is the argmax of ``scores``; this law is for display."""
+        probs = probabilities(scores, temperature)
+        if self.top_k is not None and self.top_k < probs.shape[-1]:
+            kth = torch.topk(probs, self.top_k, dim=-1).values[..., -1:]
+            probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+        if self.top_p is not None and self.top_p < 1:
+            ranked, order = torch.sort(probs, dim=-1, descending=True)
+            before = (torch.cumsum(ranked, dim=-1) - ranked) / ranked.sum(-1, keepdim=True)
+            keep = torch.zeros_like(probs).scatter(-1, order, (before < self.top_p).to(probs.dtype))
+            probs = probs * keep
+        return probs / probs.sum(-1, keepdim=True)
 
 
 def sample(probs: torch.Tensor, u: float) -> int:

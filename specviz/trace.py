@@ -15,13 +15,23 @@ GPU with real models can be saved, copied to a laptop and replayed or drawn ther
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import reprlib
+import types
+import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 PHASES = ("draft", "translate", "verify", "accept")
 TRACE_FORMAT = 1
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 token', '3 tokens'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass
@@ -51,8 +61,13 @@ class DraftEvent(Event):
     inverse CDF (``None`` under greedy decoding); ``top[i]`` is the top-k of that law.
     ``used[i]`` says whether the token became part of the proposal: SLRS draws tokens it then
     drops (the one that ends a proposal, and the tokens of a proposal that spells no target token).
+    ``after[i]``: the index of the draw that ``tokens[i]`` was drawn right after (-1: the drafter's
+    context alone); ``i - 1`` for a plain draft, but SLRS draws several tokens after one context.
     ``healed`` (SLEM): whitespace that ended the drafter's context, backed off so that the first
     drafted token spells it again (``algorithms.base.healable_tail``); ``text`` then starts with it.
+    ``copied_from[i]`` (prompt lookup): the offset, in bytes of the drafter context (prompt and
+    output so far, UTF-8), of the byte that ``tokens[i]`` copied; stop reason "no-match" when the
+    context's last n-gram had no earlier occurrence.
     """
 
     phase: ClassVar[str] = "draft"
@@ -62,13 +77,17 @@ class DraftEvent(Event):
     draws: list[float | None] = field(default_factory=list)
     top: list[list[TokenProb]] = field(default_factory=list)
     used: list[bool] = field(default_factory=list)
+    after: list[int] = field(default_factory=list)
     text: str = ""
-    stop_reason: str = ""  # "lookahead", "eos", "no-mass", "not-a-target-token", ...
+    stop_reason: str = ""  # "lookahead", "budget", "eos", "no-mass", "not-a-target-token", ...
     healed: str = ""  # token healing: the context's trailing whitespace that the draft re-spells
+    copied_from: list[int] = field(default_factory=list)  # prompt lookup: context byte offsets
 
     def add(self, token: int, text: str, prob: float, draw: float | None,
-            top: list[TokenProb]) -> None:
-        """Record one drafted token (as used; SLRS may mark it unused afterwards)."""
+            top: list[TokenProb], after: int | None = None) -> None:
+        """Record one drafted token (as used; SLRS may mark it unused afterwards), drawn right
+        after draw ``after`` (default: the previous draw)."""
+        self.after.append(len(self.tokens) - 1 if after is None else after)
         self.tokens.append(token)
         self.texts.append(text)
         self.probs.append(prob)
@@ -107,7 +126,8 @@ class TranslateEvent(Event):
     ``dropped`` is draft text that could not become whole target tokens. TLI fills ``mapping``
     (drafter id -> target id) and ``intersection_mass`` (share of q on the shared vocabulary);
     SLRS fills ``lattices``. ``proposal_probs[j]`` is the probability that the proposal law gives
-    candidate j (q for SD, q' mapped for TLI, psi for SLRS); SLEM needs none.
+    candidate j (q for SD, q' mapped for TLI, psi for SLRS); SLEM needs none. ``over_budget``:
+    candidates the draft gave beyond what max_new_tokens leaves room for, cut before verify.
     """
 
     phase: ClassVar[str] = "translate"
@@ -121,6 +141,7 @@ class TranslateEvent(Event):
     intersection_mass: list[float] = field(default_factory=list)
     proposal_probs: list[float] = field(default_factory=list)
     lattices: list[Lattice] = field(default_factory=list)
+    over_budget: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -218,8 +239,11 @@ class Iteration:
 class Stats:
     """Counts and timings of one run. Cheap to collect, so they are kept even when tracing is off.
 
-    ``proposed`` counts candidate target tokens put to the target; ``accepted`` those it kept;
-    accepted / judged is the per-position acceptance of the cost model.
+    ``proposed`` counts candidate target tokens put to the target; ``judged`` those it examined;
+    ``accepted`` those it kept. Two ratios come from them, each with one name everywhere (stats,
+    figures, benchmark columns, notebooks): ``acceptance`` (a) = accepted / judged, the chance that
+    a judged candidate passes, which the cost model takes; ``kept_share`` = accepted / proposed,
+    lower, because the candidates after a rejection are proposed but never judged.
     ``overhead_seconds`` is everything outside the two models' forward passes (tokenization,
     alignment, sampling, bookkeeping, recording).
     """
@@ -240,8 +264,13 @@ class Stats:
     finish_reason: str = ""
 
     @property
-    def acceptance_rate(self) -> float:
-        """Share of proposed candidate tokens that the target kept."""
+    def acceptance(self) -> float:
+        """a: accepted / judged, the per-position acceptance of the cost model."""
+        return self.accepted / self.judged if self.judged else 0.0
+
+    @property
+    def kept_share(self) -> float:
+        """accepted / proposed: the share of all proposed candidates that ended up in the output."""
         return self.accepted / self.proposed if self.proposed else 0.0
 
     @property
@@ -265,19 +294,13 @@ class Stats:
     def overhead_share(self) -> float:
         return self.overhead_seconds / self.seconds if self.seconds else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        """Fields and derived figures, flat, for tables and JSON."""
-        out = dataclasses.asdict(self)
-        for name in ("acceptance_rate", "mean_accepted_per_iteration", "tokens_per_iteration",
-                     "tokens_per_second", "overhead_seconds", "overhead_share"):
-            out[name] = getattr(self, name)
-        return out
-
     def __str__(self) -> str:
         return (
-            f"{self.new_tokens} tokens in {self.seconds:.3f} s ({self.tokens_per_second:.1f} tok/s), "
-            f"{self.iterations} iterations, {self.target_forward_passes} target / "
-            f"{self.drafter_forward_passes} drafter passes, acceptance {self.acceptance_rate:.2f}, "
+            f"{plural(self.new_tokens, 'token')} in {self.seconds:.3f} s "
+            f"({self.tokens_per_second:.1f} tok/s), {plural(self.iterations, 'iteration')}, "
+            f"{self.target_forward_passes} target / "
+            f"{self.drafter_forward_passes} drafter passes, acceptance a {self.acceptance:.2f}, "
+            f"kept {self.kept_share:.2f} of proposed, "
             f"{self.tokens_per_iteration:.2f} tokens per iteration, overhead {self.overhead_share:.0%}"
         )
 
@@ -323,46 +346,139 @@ class Trace:
         return text
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Trace:
+    def from_dict(cls, data: Any) -> Trace:
+        """Rebuild a trace from ``to_dict`` output, checking every field's type as it goes.
+
+        Raises ``TraceError`` naming the first field that is missing or of the wrong type. Fields
+        this version does not know (from a later specviz) are ignored, with one warning.
+        """
+        if not isinstance(data, dict):
+            raise TraceError(f"a trace is a JSON object, but this is {_kind(data)}.")
         if data.get("format") != TRACE_FORMAT:
-            raise ValueError(
+            raise TraceError(
                 f"This trace has format {data.get('format')!r}; this specviz reads format "
                 f"{TRACE_FORMAT}. Re-record it with this version of specviz."
             )
-        iterations = [
-            Iteration(it["index"], [_event_from_dict(e) for e in it["events"]])
-            for it in data["iterations"]
-        ]
-        return cls(meta=data["meta"], prompt=data["prompt"], iterations=iterations,
-                   token_ids=data["token_ids"], token_texts=data["token_texts"],
-                   text=data["text"], stats=Stats(**data["stats"]))
+        reader = _Reader()
+        trace = reader.build(cls, {k: v for k, v in data.items() if k != "format"}, "trace")
+        if reader.unknown:
+            warnings.warn(f"This trace has fields this specviz does not know (probably saved by a "
+                          f"later version); they are ignored: {', '.join(sorted(reader.unknown))}",
+                          stacklevel=2)
+        return trace
 
     @classmethod
     def from_json(cls, source: str | Path) -> Trace:
-        """Load from a path (or from JSON text, if ``source`` starts with '{')."""
-        text = source if isinstance(source, str) and source.lstrip().startswith("{") \
-            else Path(source).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
+        """Load from a path (or from JSON text, if ``source`` starts with '{').
+
+        Anything that is not a readable trace raises ``TraceError`` saying what is wrong.
+        """
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            text, where = source, "the JSON text"
+        else:
+            text, where = _read_text(source), str(source)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise TraceError(f"{where} is not valid JSON ({err}); it may be cut short. "
+                             "Save the trace again with Trace.to_json.") from None
+        try:
+            return cls.from_dict(data)
+        except TraceError as err:
+            raise TraceError(f"{where}: {err}") from None
+
+    def iteration(self, index: int) -> Iteration | None:
+        """The iteration numbered ``index`` (None if absent): an excerpt of a trace keeps the
+        original numbers, so ``index`` is not always a position in ``iterations``."""
+        return next((it for it in self.iterations if it.index == index), None)
 
 
-def _event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild a typed event, including its nested dataclasses, from ``dataclasses.asdict`` output."""
-    data = dict(data)
-    cls = EVENT_TYPES[data.pop("phase")]
-    return _build(cls, data)
+class TraceError(ValueError):
+    """A trace that cannot be read: a missing or unreadable file, bad JSON, or a field of the
+    wrong type. The message names the file or field."""
 
 
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    nested = {
-        "top": lambda v: [[TokenProb(**t) for t in row] for row in v] if cls is DraftEvent
-        else [TokenProb(**t) for t in v],
-        "bonus_top": lambda v: [TokenProb(**t) for t in v],
-        "residual_top": lambda v: [TokenProb(**t) for t in v],
-        "positions": lambda v: [_build(PositionCheck, p) for p in v],
-        "residual_draws": lambda v: [ResidualDraw(**r) for r in v],
-        "lattices": lambda v: [_build(Lattice, lat) for lat in v],
-        "paths": lambda v: [PsiPath(**p) for p in v],
-        "mapping": lambda v: [tuple(pair) for pair in v],
-    }
-    kwargs = {k: nested[k](v) if k in nested else v for k, v in data.items()}
-    return cls(**kwargs)
+def _read_text(path: str | Path) -> str:
+    if not str(path):
+        raise TraceError("the path to the trace is empty; give the path of a .json trace file.")
+    path = Path(path)
+    if path.is_dir():
+        raise TraceError(f"{path} is a folder; give the path of a .json trace file inside it.")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise TraceError(f"{path} is not a text file, so not a trace saved by Trace.to_json.") \
+            from None
+    except OSError as err:
+        raise TraceError(f"cannot read {path}: {err.strerror}.") from None
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__} ({reprlib.repr(value)})"
+
+
+class _Reader:
+    """Rebuilds dataclasses from JSON values, checking each value against the field's type hint
+    and collecting the names of fields it does not know."""
+
+    def __init__(self) -> None:
+        self.unknown: set[str] = set()
+
+    def build(self, cls: type, data: Any, where: str) -> Any:
+        if not isinstance(data, dict):
+            raise TraceError(f"{where} should be an object, but is {_kind(data)}.")
+        hints, fields = _fields(cls)
+        self.unknown.update(f"{cls.__name__}.{k}" for k in data if k not in fields)
+        missing = [name for name, f in fields.items() if name not in data
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise TraceError(f"{where} lacks {', '.join(missing)}.")
+        return cls(**{k: self.value(hints[k], v, f"{where}.{k}")
+                      for k, v in data.items() if k in fields})
+
+    def value(self, hint: Any, value: Any, where: str) -> Any:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if hint is Any:
+            return value
+        if hint is Event:  # the phase names the event's class
+            phase = value.get("phase") if isinstance(value, dict) else None
+            if phase not in EVENT_TYPES:
+                raise TraceError(f"{where} should be an event with a phase out of "
+                                 f"{', '.join(PHASES)}, but is {_kind(value)}.")
+            return self.build(EVENT_TYPES[phase], {k: v for k, v in value.items() if k != "phase"},
+                              f"{where}({phase})")
+        if dataclasses.is_dataclass(hint):
+            return self.build(hint, value, where)
+        if origin in (typing.Union, types.UnionType):
+            if value is None and type(None) in args:
+                return None
+            return self.value(next(a for a in args if a is not type(None)), value, where)
+        if origin is list and isinstance(value, list):
+            return [self.value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if origin is tuple and isinstance(value, list) and len(value) == len(args):
+            return tuple(self.value(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        if origin is dict and isinstance(value, dict):
+            return {k: self.value(args[1], v, f"{where}[{k!r}]") for k, v in value.items()}
+        if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if hint in (int, str, bool) and type(value) is hint:
+            return value
+        raise TraceError(f"{where} should be {_describe(hint)}, but is {_kind(value)}.")
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """A dataclass's type hints and init fields (looked up once: a trace has many events)."""
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+
+def _describe(hint: Any) -> str:
+    """A type hint in words: list[int] -> 'a list of int'."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}"
+    if origin is dict:
+        return "an object"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    return f"a {getattr(hint, '__name__', hint)}"

@@ -388,15 +388,13 @@ class Intersection:
 
     ``target_of[d]`` is the target id for drafter id d (-1 if none); several drafter ids may share
     one target id (a character and its byte-fallback twin), so probabilities are *added* on mapping.
-    ``drafter_of[t]`` is the drafter's preferred id for target id t (-1 if none).
     """
 
     target_of: torch.Tensor  # [V_drafter] long
-    drafter_of: torch.Tensor  # [V_target] long
     size: int  # number of distinct target tokens reachable from the drafter
 
     def to(self, device: torch.device | str) -> Intersection:
-        return Intersection(self.target_of.to(device), self.drafter_of.to(device), self.size)
+        return Intersection(self.target_of.to(device), self.size)
 
 
 _INTERSECTIONS: dict[tuple[str, str], Intersection] = {}
@@ -407,17 +405,13 @@ def intersect(target: Vocabulary, drafter: Vocabulary) -> Intersection:
     key = (target.fingerprint, drafter.fingerprint)
     if key not in _INTERSECTIONS:
         target_of = torch.full((drafter.size,), -1, dtype=torch.long)
-        drafter_of = torch.full((target.size,), -1, dtype=torch.long)
         for spelling, t in target.id_by_bytes.items():
             for d in drafter.ids_by_bytes.get(spelling, ()):
                 target_of[d] = t
-            if spelling in drafter.id_by_bytes:
-                drafter_of[t] = drafter.id_by_bytes[spelling]
         if target.eos_ids and drafter.eos_ids:
             t_eos = min(target.eos_ids)
             for d in drafter.eos_ids:
                 target_of[d] = t_eos
-            drafter_of[t_eos] = min(drafter.eos_ids)
         size = int(torch.unique(target_of[target_of >= 0]).numel())
-        _INTERSECTIONS[key] = Intersection(target_of, drafter_of, size)
+        _INTERSECTIONS[key] = Intersection(target_of, size)
     return _INTERSECTIONS[key]

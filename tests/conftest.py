@@ -41,6 +41,15 @@ def tiny(name: str) -> sv.ModelPair:
     return sv.load_pair(*tiny_pair(name))
 
 
+@cache
+def mimic(name: str) -> sv.ModelPair:
+    """A tiny pair on the tokenizers of ``tiny(name)`` whose drafter agrees with its target often
+    (``specviz.models.mimic``): what tests that must see drafts kept and rejected use."""
+    from specviz.models.tiny import mimic_pair
+
+    return mimic_pair(name)
+
+
 class Wrapped(LanguageModel):
     """A model that passes everything to ``inner``: subclass it and override what a test changes."""
 

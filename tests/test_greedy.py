@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from conftest import CROSS_PAIRS, Wrapped, tiny
+from conftest import CROSS_PAIRS, Wrapped, mimic, tiny
 
 import specviz as sv
+from specviz.lossless import fate_of
 from specviz.models.base import LanguageModel
 
 PROMPTS = [
@@ -35,6 +36,75 @@ def test_every_algorithm_equals_target_greedy(name):
                 res = sv.generate(pair, prompt, algorithm, max_new_tokens=16, lookahead=lookahead)
                 assert res.token_ids == reference.token_ids, (algorithm, lookahead, prompt)
                 assert res.text == reference.text
+
+
+@pytest.mark.parametrize("name", [*CROSS_PAIRS, "shared-vocab"])
+def test_greedy_equality_where_drafts_are_kept_partly_kept_and_rejected(name):
+    """With a drafter that often agrees (``conftest.mimic``), commit-after-accept, the rollback
+    after a partial acceptance and the target's own token after a rejection all run; each must
+    leave the output equal to plain greedy decoding. The test asserts that all three happened:
+    drafts all kept and none kept for every algorithm, partly kept for at least one (greedy SLRS
+    on bpe-vs-spm keeps all or nothing on these prompts)."""
+    pair = mimic(name)
+    algorithms = ["slem", "tli", "slrs"] + (["sd"] if pair.same_vocabulary else [])
+    partly = 0
+    for algorithm in algorithms:
+        fates = {"all kept": 0, "partly kept": 0, "none kept": 0}
+        for prompt in PROMPTS[:8]:
+            reference = sv.generate(pair, prompt, "autoregressive", max_new_tokens=16)
+            res = sv.generate(pair, prompt, algorithm, max_new_tokens=16, lookahead=4)
+            assert res.token_ids == reference.token_ids, (algorithm, prompt)
+            for it in res.trace.iterations:
+                accept = it.get("accept")
+                if accept.candidates:
+                    fates[fate_of(accept.accepted, accept.candidates)] += 1
+        assert fates["all kept"] and fates["none kept"], (algorithm, fates)
+        partly += fates["partly kept"]
+    assert partly, "no draft was partly kept"
+
+
+def test_greedy_breaks_ties_as_plain_decoding_does():
+    """Greedy is the argmax of the logits, first index on an exact tie, as in Hugging Face. Two
+    logits 1e-9 apart can round to one probability in a float32 softmax (an argmax over
+    probabilities would then pick the first); plain decoding picks the larger."""
+    base = mimic("spm-vs-bpe")
+    low, high = 40, 70
+
+    class Tied(Wrapped):
+        def __init__(self, inner, gap):
+            super().__init__(inner)
+            self.gap = gap
+
+        def logits(self, ids, n=1):
+            out = self.inner.logits(ids, n).clone()
+            out -= out.amax(-1, keepdim=True) + 1.0
+            out[:, low], out[:, high] = 0.0, self.gap
+            return out
+
+    for gap, winner in ((0.0, low), (1e-9, high)):
+        pair = sv.ModelPair(Tied(base.target, gap), base.drafter)
+        for algorithm in ("autoregressive", "slem", "tli", "slrs"):
+            res = sv.generate(pair, "The", algorithm, max_new_tokens=4)
+            assert res.token_ids == [winner] * 4, (gap, algorithm)
+
+
+def test_greedy_with_repetition_penalty_equals_hugging_face():
+    """The target's settings apply under greedy decoding too: repetition penalty changes the
+    argmax, exactly as Hugging Face's generate(repetition_penalty=...) does."""
+    pair = mimic("spm-vs-bpe")
+    target = pair.target
+    changed = 0
+    for prompt in PROMPTS[:8]:
+        inputs = target.tokenizer(prompt, return_tensors="pt")
+        out = target.model.generate(**inputs, do_sample=False, max_new_tokens=12, top_k=None,
+                                    top_p=None, repetition_penalty=1.8)
+        expected = out[0, inputs["input_ids"].shape[1]:].tolist()
+        for algorithm in ("autoregressive", "slem", "tli", "slrs"):
+            res = sv.generate(pair, prompt, algorithm, max_new_tokens=12, repetition_penalty=1.8)
+            assert res.token_ids == expected, (algorithm, prompt)
+        changed += expected != sv.generate(pair, prompt, "autoregressive",
+                                           max_new_tokens=12).token_ids
+    assert changed > 0  # the penalty mattered
 
 
 class EosBias(Wrapped):
@@ -123,3 +193,35 @@ def test_kv_cache_logits_match_a_full_forward_pass():
     branches = model.branch_logits(ids, [[3, 4], [5, 6], [7, 8]])
     one_by_one = torch.stack([model.logits(ids + b, 1)[0] for b in ([3, 4], [5, 6], [7, 8])])
     torch.testing.assert_close(branches, one_by_one, atol=1e-4, rtol=1e-4)
+
+
+def test_sd_with_a_drafter_head_wider_than_the_target_vocabulary():
+    """Padding ids past the target's vocabulary spell nothing: SD must never propose them (it used
+    to crash the verify pass with an IndexError when one was drawn). Here they hold most of q."""
+    import dataclasses
+
+    base = mimic("shared-vocab")
+    extra = 24
+
+    class WideHead(Wrapped):
+        def __init__(self, inner):
+            super().__init__(inner)
+            self.vocab = dataclasses.replace(inner.vocab,
+                                             token_bytes=[*inner.vocab.token_bytes, *[None] * extra])
+
+        def logits(self, ids, n=1):
+            out = self.inner.logits(ids, n)
+            return torch.cat([out, out.amax(-1, keepdim=True).expand(-1, extra)], -1)
+
+    pair = sv.ModelPair(base.target, WideHead(base.drafter))
+    assert pair.same_vocabulary
+    width = pair.target.vocab.size
+    reference = sv.generate(pair, "The rain", "autoregressive", max_new_tokens=12)
+    assert sv.generate(pair, "The rain", "sd", max_new_tokens=12).token_ids == reference.token_ids
+    kept = 0
+    for seed in range(20):
+        res = sv.generate(pair, "The rain", "sd", max_new_tokens=12, temperature=1.0, seed=seed)
+        assert all(t < width for it in res.trace.iterations
+                   for t in it.get("translate").target_tokens)
+        kept += res.stats.accepted
+    assert kept > 0

@@ -1,5 +1,6 @@
 """SLRS: psi against brute force, acceptance against its formula, the budget, and exactness."""
 
+import re
 from collections import defaultdict
 
 import pytest
@@ -152,3 +153,20 @@ def test_cost_counts_segmentations():
         [2 ** (n - 1) for n in range(1, 9)]
     from specviz.models.tiny import char_tokenizer
     assert sv.slrs_cost(char_tokenizer(), ["hello"])[0]["paths"] == 1
+
+
+def test_budget_error_halfway_says_how_far_the_run_got():
+    """A budget error can stop a run after some tokens: it says how many, and what to change."""
+    messages = []
+    for seed in range(60):
+        try:
+            sv.generate(sv.toy_pair(), "the", sv.SLRS(max_paths=2), max_new_tokens=8,
+                        temperature=1.0, seed=seed)
+        except sv.SLRSBudgetError as err:
+            messages.append(str(err))
+    halfway = [m for m in messages if "after 0 of" not in m]
+    assert halfway, messages[:3]
+    for message in halfway:
+        assert re.search(r"The run stopped after [1-7] of 8 new tokens \(seed \d+; output so far '.+'\)",
+                         message), message
+        assert "sv.SLRS(max_paths=4)" in message

@@ -17,7 +17,8 @@ def test_json_round_trip_keeps_every_event(tmp_path, algorithm):
     back = Trace.from_json(path)
     assert back.to_dict() == res.trace.to_dict()
     assert isinstance(back.iterations[0].events[0], DraftEvent)
-    assert back.stats.acceptance_rate == res.stats.acceptance_rate
+    assert back.stats.acceptance == res.stats.acceptance
+    assert back.stats.kept_share == res.stats.kept_share
     meta = json.loads(path.read_text())["meta"]
     assert meta["algorithm"] == algorithm and meta["seed"] == 2 and meta["temperature"] == 1.0
     assert meta["target"]["name"] == "toy-target" and meta["drafter"]["vocab_size"] == 15

@@ -248,6 +248,9 @@ def test_summary(traces, name):
         here = [c.accepted for c in judged if c.position == position]
         assert math.isclose(rate, sum(here) / len(here))
     assert sum(kept.y) + sum(own.y) == trace.stats.new_tokens == cumulative.y[-1]
+    titles = [a.text for a in fig.layout.annotations]
+    assert f"acceptance a per position: accepted / judged (all: {trace.stats.acceptance:.2f})" \
+        in titles  # the cost model's a, named as in Stats and the benchmark tables
     for phase, bars in zip(PHASES, fig.data[5:]):
         assert bars.name.startswith(phase)
         events = [it.get(phase) for it in trace.iterations]
@@ -281,9 +284,10 @@ def test_speedup_figure_and_cost_model():
 
 def test_acceptance_from_stats_and_trace(traces):
     trace = traces["toy-slrs-1.0"]
-    from_trace = costmodel.acceptance_from_trace(trace)
     judged = [c for it in trace.iterations for c in it.get("verify").positions]
-    assert from_trace == sum(c.accepted for c in judged) / len(judged)
+    assert trace.stats.acceptance == sum(c.accepted for c in judged) / len(judged)
+    proposed = sum(len(it.get("translate").target_tokens) for it in trace.iterations)
+    assert trace.stats.kept_share == sum(c.accepted for c in judged) / proposed
     assert 0.0 <= costmodel.acceptance_from_stats(trace.stats) <= 1.0
     assert costmodel.acceptance_from_stats(traces["toy-autoregressive-0.0"].stats) == 0.0
 
@@ -347,7 +351,7 @@ def test_stepper_moves_and_redraws(traces):
             for t in top:
                 if t.prob > 0:
                     assert math.isclose(shown[token_label(t.text)], t.prob)
-            assert stepper.translation.layout.title.text.startswith(f"Iteration {it.index}:")
+            assert stepper.translation.figure.layout.title.text.startswith(f"Iteration {it.index}:")
             outline = iteration_outline(stepper._cells, it.index)
             highlight = next(t for t in stepper.strip.data if t.name == HIGHLIGHT)
             assert list(highlight.x) == outline[0]
@@ -369,7 +373,7 @@ def test_stepper_position_picker(traces):
     other = positions(it)[0] if stepper.position != positions(it)[0] else positions(it)[1]
     stepper.position_picker.value = other
     assert stepper.position == other
-    assert stepper.distribution.layout.title.text.startswith(
+    assert stepper.distribution.figure.layout.title.text.startswith(
         f"Iteration {it.index}, position {other}")
 
 

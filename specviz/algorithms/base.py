@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..sampling import Draws, probabilities, residual, restricted, sample, top_k
+from ..sampling import (Draws, TargetSettings, probabilities, residual, restricted, sample,
+                        top_k)
 from ..trace import DraftEvent, TokenProb, TranslateEvent
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class Draft:
 
     ``healed``: the spelling of the drafter context's last token when drafting backed it off (token
     healing): the tokens then spell ``healed`` first and the new text after it.
+    ``max_candidates``: a drafter that copied more text than it proposes (prompt lookup, see
+    ``LanguageModel.draft_continuation``) caps the candidate target tokens made from it.
     """
 
     tokens: list[int]
@@ -38,6 +41,7 @@ class Draft:
     laws: list[torch.Tensor] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # algorithm-specific extras (TLI: intersection mass)
     healed: bytes = b""
+    max_candidates: int | None = None
 
     @property
     def ended_with_eos(self) -> bool:
@@ -74,12 +78,13 @@ class Decoding:
 
     def __init__(self, pair: ModelPair, prompt: str, *, max_new_tokens: int, temperature: float,
                  seed: int, top_k: int, lookbehind: int, draft_draws: Draws,
-                 target_draws: Draws) -> None:
+                 target_draws: Draws, settings: TargetSettings | None = None) -> None:
         self.pair = pair
         self.target = pair.target
         self.drafter = pair.drafter
         self.temperature = temperature
         self.greedy = temperature == 0
+        self.settings = settings or TargetSettings()
         self.seed = seed
         self.top_k = top_k
         self.lookbehind = lookbehind
@@ -98,6 +103,13 @@ class Decoding:
     def remaining(self) -> int:
         """Tokens still allowed by ``max_new_tokens``."""
         return self.max_new_tokens - len(self.generated)
+
+    def progress(self) -> str:
+        """Where the run stands, for errors that stop it halfway: 'after 12 of 64 new tokens (...)'."""
+        text = self.target.vocab.text_of(self.generated)
+        shown = text if len(text) <= 40 else "..." + text[-37:]
+        return (f"after {len(self.generated)} of {self.max_new_tokens} new tokens "
+                f"(seed {self.seed}; output so far {shown!r})")
 
     def candidate_budget(self) -> int:
         """How many candidates are worth verifying: one verify pass also yields one token of the
@@ -122,8 +134,22 @@ class Decoding:
         u = draws.uniform()
         return sample(probs, u), u
 
-    def target_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        return probabilities(logits, self.temperature)
+    def target_scores(self, logits: torch.Tensor, ids: list[int]) -> torch.Tensor:
+        """The target's logits for the last ``len(logits)`` positions of ``ids``, processed by the
+        run's ``TargetSettings`` (repetition penalty; top-k and top-p leave the argmax alone)."""
+        return self.settings.scores(logits, ids)
+
+    def target_probs(self, scores: torch.Tensor) -> torch.Tensor:
+        """p, the law specviz reproduces: temperature, top-k and top-p applied to ``scores``."""
+        return self.settings.probabilities(scores, self.temperature)
+
+    def target_choice(self, probs: torch.Tensor, scores: torch.Tensor) -> tuple[int, float | None]:
+        """The target's own pick, as plain decoding makes it: greedy is the argmax of the logits
+        (the first index on an exact tie: softmax could round two different logits to one
+        probability), sampling one draw from p."""
+        if self.greedy:
+            return int(torch.argmax(scores).item()), None
+        return self.choose(probs, self.target_draws)
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -142,12 +168,17 @@ class Algorithm:
 
     name = ""
     needs_drafter = True
+    # What figures and explanations say about an algorithm; they read these, never its name.
+    draft_law = "q"  # the law each drafted token is drawn from
+    proposal_symbol = "q"  # the law a candidate is proposed from, as in min(1, p/q)
+    drafts_are_candidates = False  # each drafted token is itself a candidate (SD, TLI)
+    translation = "retokenize"  # "retokenize", "same-vocabulary", "intersection" or "lattice"
 
     def __init__(self, lookahead: int = 4, lookbehind: int = 10) -> None:
-        if not isinstance(lookahead, int) or lookahead < 1:
+        if not isinstance(lookahead, int) or isinstance(lookahead, bool) or lookahead < 1:
             raise ValueError(f"lookahead must be an integer >= 1 (drafted tokens per iteration), "
                              f"got {lookahead!r}")
-        if not isinstance(lookbehind, int) or lookbehind < 0:
+        if not isinstance(lookbehind, int) or isinstance(lookbehind, bool) or lookbehind < 0:
             raise ValueError(f"lookbehind must be an integer >= 0 (tokens re-encoded with each "
                              f"draft), got {lookbehind!r}")
         self.lookahead = lookahead
@@ -159,6 +190,12 @@ class Algorithm:
     def params(self) -> dict:
         """Settings recorded in a trace."""
         return {"lookahead": self.lookahead, "lookbehind": self.lookbehind}
+
+    def draft_limit(self, run: Decoding) -> tuple[int, str]:
+        """How many tokens to draft now, and why no more (the draft's stop reason if it draws them
+        all): the lookahead, or the output budget when fewer candidates fit (``candidate_budget``)."""
+        budget = run.candidate_budget()
+        return (self.lookahead, "lookahead") if budget >= self.lookahead else (budget, "budget")
 
     def draft(self, run: Decoding) -> Draft:
         raise NotImplementedError
@@ -193,8 +230,10 @@ def healable_tail(vocab: Vocabulary, ids: list[int]) -> bytes:
     return last if last and last.isspace() and last != b" " else b""
 
 
-def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False) -> Draft:
-    """Let the drafter propose up to ``n`` tokens, one forward pass each.
+def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False,
+                 limit: str = "lookahead") -> Draft:
+    """Let the drafter propose up to ``n`` tokens, one forward pass each; ``limit`` says why ``n``
+    (``Algorithm.draft_limit``), the stop reason when all ``n`` are drawn.
 
     ``restrict(q) -> q'`` may change the law before drawing (TLI keeps only shared tokens); it
     returns ``None`` when no token may be drawn, which ends the draft. Drafting also ends at the
@@ -202,15 +241,19 @@ def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False) -> Dr
     drawn from q renormalised over the tokens that start with the backed-off whitespace.
     """
     vocab = run.drafter.vocab
-    event = DraftEvent(iteration=0, stop_reason="lookahead")
+    room = run.drafter_room()
+    event = DraftEvent(iteration=0, stop_reason=limit if n <= room else "drafter-context")
     context = run.drafter_ids
     healed = healable_tail(vocab, context) if heal and n > 0 else b""
     if healed:
         context = context[:-1]
     tokens: list[int] = []
     laws: list[torch.Tensor] = []
-    for step in range(min(n, run.drafter_room())):
+    for step in range(min(n, room)):
         q = probabilities(run.drafter.logits(context + tokens, 1)[0], run.temperature)
+        if run.drafter.no_match_id is not None and float(q[run.drafter.no_match_id]) == 1.0:
+            event.stop_reason = "no-match"  # prompt lookup found nothing to copy
+            break
         if healed and step == 0:
             q, _ = restricted(q, vocab.ids_starting_with(healed))
         if q is not None and restrict is not None:

@@ -9,22 +9,28 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import importlib.metadata
+import math
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
-from ..sampling import seeded_streams
+from ..sampling import TargetSettings, seeded_streams
 from ..trace import AcceptEvent, Event, Iteration, Stats, Trace
 from .base import Algorithm, Candidates, Decoding, Draft
 from .rules import exact_match, rejection_sampling, settle
 
 Hook = Callable[[Event], None]
+MIN_TEMPERATURE = 1.2e-38  # ~ the smallest normal float32: below it logits / T is not finite
+LARGE_TOP_K = 1000  # a trace_top_k above this earns a warning about the trace's size
 
 
 @dataclass
@@ -50,6 +56,10 @@ def _hook_list(hooks) -> list[Hook]:
         return [hooks]
     methods = {phase: getattr(hooks, f"on_{phase}", None)
                for phase in ("draft", "translate", "verify", "accept")}
+    for phase, method in methods.items():
+        if method is not None and not callable(method):
+            raise TypeError(f"hooks: {type(hooks).__name__}.on_{phase} must be a method taking an "
+                            f"event, got {type(method).__name__}")
     if not any(methods.values()):
         raise TypeError("hooks must be a callable taking an event, or an object with one or more of "
                         "on_draft, on_translate, on_verify, on_accept")
@@ -88,8 +98,8 @@ class _Runner:
         event.iteration, event.seconds = self.current.index, seconds
         if self.record:
             self.current.events.append(event)
-        for hook in self.hooks:
-            hook(event)
+        for hook in self.hooks:  # each gets its own copy: editing it cannot change the trace
+            hook(copy.deepcopy(event))
 
     def iteration(self) -> None:
         self.current = Iteration(index=self.stats.iterations)
@@ -100,7 +110,8 @@ class _Runner:
 
 def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_tokens: int = 64,
              lookahead: int | None = None, temperature: float = 0.0, seed: int = 0, hooks=None,
-             trace_top_k: int | None = 5) -> Result:
+             trace_top_k: int | None = 5, top_k: int | None = None, top_p: float | None = None,
+             repetition_penalty: float | None = None) -> Result:
     """Continue ``prompt`` with the target's distribution, using ``algorithm`` to go faster.
 
     ``algorithm``: a name from ``sv.ALGORITHMS`` or an instance such as ``sv.SLEM(lookahead=5)``;
@@ -108,17 +119,20 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
     is distributed exactly as the target sampling at that temperature. ``seed`` makes the run
     reproducible. ``hooks`` are called live with each phase event. ``trace_top_k`` sets how many
     top tokens each event keeps (0 keeps events without top-k lists; ``None`` records no trace,
-    for benchmarks: stats are still kept).
+    for benchmarks: stats are still kept). ``top_k``, ``top_p`` and ``repetition_penalty`` shape the
+    *target's* distribution as in Hugging Face's ``generate`` (``sampling.TargetSettings``); the
+    output is lossless against that processed distribution. ``top_k`` is not ``trace_top_k``.
     """
     from . import make_algorithm
 
     algo = make_algorithm(algorithm, lookahead)
     _check_inputs(pair, prompt, algo, max_new_tokens, temperature, seed, trace_top_k)
     algo.check(pair)
+    settings = TargetSettings(top_k, top_p, repetition_penalty)
     draft_draws, target_draws = seeded_streams(seed)
     run = Decoding(pair, prompt, max_new_tokens=max_new_tokens, temperature=float(temperature),
                    seed=seed, top_k=trace_top_k or 0, lookbehind=algo.lookbehind,
-                   draft_draws=draft_draws, target_draws=target_draws)
+                   draft_draws=draft_draws, target_draws=target_draws, settings=settings)
     _check_context(run)
 
     runner = _Runner(run, algo, _hook_list(hooks), record=trace_top_k is not None)
@@ -142,9 +156,11 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
             draft = algo.draft(run)
             cand = algo.translate(run, draft)
         with runner.phase("verify") as box:
-            p = run.target_probs(run.target.logits(run.target_ids + cand.tokens, len(cand.tokens) + 1))
+            ids = run.target_ids + cand.tokens
+            scores = run.target_scores(run.target.logits(ids, len(cand.tokens) + 1), ids)
+            p = run.target_probs(scores)
             rule = exact_match if run.greedy or algo.name == "slem" else rejection_sampling
-            verdict = rule(run, cand, p)
+            verdict = rule(run, cand, p, scores)
             box.append(verdict.event)
         with runner.phase("accept") as box:
             runner.stats.judged += len(verdict.event.positions)
@@ -228,14 +244,26 @@ def _check_inputs(pair, prompt, algo, max_new_tokens, temperature, seed, trace_t
                         f"got {type(pair).__name__}")
     if not isinstance(prompt, str) or not prompt:
         raise ValueError("prompt must be a non-empty string: the models need some text to continue.")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"the prompt has a character that is not text ({prompt[err.start]!r}, a lone "
+                         f"surrogate, at position {err.start}); remove it.") from None
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-    if not isinstance(temperature, (int, float)) or temperature < 0 or temperature != temperature:
-        raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got {temperature!r}")
-    if not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if trace_top_k is not None and (not isinstance(trace_top_k, int) or trace_top_k < 0):
+    if not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf \
+            or 0 < temperature < MIN_TEMPERATURE:
+        raise ValueError(f"temperature must be 0 (greedy) or a finite number >= {MIN_TEMPERATURE:g} "
+                         f"(the smallest float32 that logits can be divided by), got {temperature!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if trace_top_k is not None and (not isinstance(trace_top_k, int) or isinstance(trace_top_k, bool)
+                                    or trace_top_k < 0):
         raise ValueError(f"trace_top_k must be None (no trace) or an integer >= 0, got {trace_top_k!r}")
+    if trace_top_k is not None and trace_top_k > LARGE_TOP_K:
+        warnings.warn(f"trace_top_k={trace_top_k} keeps that many tokens (up to the whole vocabulary) "
+                      "at every drafted and judged position: the trace can take gigabytes. The "
+                      f"figures show at most 10; trace_top_k <= {LARGE_TOP_K} is plenty.", stacklevel=3)
     if algo.needs_drafter and getattr(pair, "drafter", None) is None:
         raise ValueError(f"{algo.name} needs a drafter, but this pair has none.")
 
@@ -260,6 +288,7 @@ def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
     return {
         "algorithm": algo.name, "params": algo.params(), "temperature": run.temperature,
         "seed": run.seed, "max_new_tokens": run.max_new_tokens, "top_k": run.top_k,
+        **({"target_settings": dataclasses.asdict(run.settings)} if run.settings.active else {}),
         "target": model_meta(pair.target), "drafter": model_meta(pair.drafter),
         "intersection_size": pair.intersection.size if pair.drafter is not None else None,
         "prompt_ids": run.target_ids[:run.prompt_len], "threads": torch.get_num_threads(),

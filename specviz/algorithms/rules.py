@@ -34,12 +34,13 @@ class Verdict:
     next_draw: float | None = None
 
 
-def exact_match(run: Decoding, cand: Candidates, p: torch.Tensor) -> Verdict:
-    """Keep candidates while they equal the target's own pick; ``p`` is ``[m + 1, V]``."""
+def exact_match(run: Decoding, cand: Candidates, p: torch.Tensor, scores: torch.Tensor) -> Verdict:
+    """Keep candidates while they equal the target's own pick; ``p`` and ``scores`` (the processed
+    logits greedy decoding takes the argmax of) are ``[m + 1, V]``."""
     vocab = run.target.vocab
     event = VerifyEvent(iteration=0, rule="exact-match", bonus_top=[])
     for j, token in enumerate(cand.tokens):
-        choice, u = run.choose(p[j], run.target_draws)
+        choice, u = run.target_choice(p[j], scores[j])
         check = PositionCheck(position=j, candidate=token, candidate_text=vocab.describe(token),
                               p=float(p[j, token]), top=run.top_target(p[j]), choice=choice,
                               choice_text=vocab.describe(choice), draw=u, accepted=choice == token)
@@ -50,12 +51,14 @@ def exact_match(run: Decoding, cand: Candidates, p: torch.Tensor) -> Verdict:
             return Verdict(event, accepted=j, next_token=choice, next_draw=u)
     m = len(cand.tokens)
     event.bonus_top = run.top_target(p[m])
-    choice, u = run.choose(p[m], run.target_draws)
+    choice, u = run.target_choice(p[m], scores[m])
     return Verdict(event, accepted=m, next_token=choice, next_draw=u)
 
 
-def rejection_sampling(run: Decoding, cand: Candidates, p: torch.Tensor) -> Verdict:
-    """Keep candidate j with probability min(1, p_j(x_j) / q_j(x_j)), stopping at the first rejection."""
+def rejection_sampling(run: Decoding, cand: Candidates, p: torch.Tensor,
+                       scores: torch.Tensor) -> Verdict:
+    """Keep candidate j with probability min(1, p_j(x_j) / q_j(x_j)), stopping at the first rejection.
+    (Only at temperature > 0, so ``scores`` is not needed.)"""
     vocab = run.target.vocab
     event = VerifyEvent(iteration=0, rule="rejection-sampling")
     for j, token in enumerate(cand.tokens):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ..sampling import restricted
 from ..trace import TranslateEvent
 from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
 
@@ -13,6 +14,8 @@ class SD(Algorithm):
     """Draft ``lookahead`` tokens from q; verify by rejection sampling with min(1, p/q)."""
 
     name = "sd"
+    drafts_are_candidates = True
+    translation = "same-vocabulary"
 
     def check(self, pair) -> None:
         if not pair.same_vocabulary:
@@ -24,7 +27,8 @@ class SD(Algorithm):
             )
 
     def draft(self, run: Decoding) -> Draft:
-        return draft_tokens(run, min(self.lookahead, run.candidate_budget()))
+        n, limit = self.draft_limit(run)
+        return draft_tokens(run, n, restrict=_within(run.target.vocab.size), limit=limit)
 
     def translate(self, run: Decoding, draft: Draft) -> Candidates:
         tokens = draft.tokens
@@ -33,8 +37,19 @@ class SD(Algorithm):
                                proposal_probs=list(draft.event.probs))
         proposal = None
         if tokens:
-            width = run.target.vocab.size  # the drafter's table may be shorter (padded embeddings)
+            width = run.target.vocab.size  # the drafter's table may be shorter or longer (padding)
             laws = torch.stack(draft.laws).to(run.target.device)
             proposal = torch.nn.functional.pad(laws, (0, width - laws.shape[-1]))[:, :width]
         return Candidates(tokens, event, drafter_path=tokens,
                           proposal_probs=list(draft.event.probs), proposal=proposal)
+
+
+def _within(width: int):
+    """The restriction of q to the target's ids ``0..width-1``: a drafter head wider than the
+    target's (padding ids that spell nothing) must never propose an id the target cannot judge.
+    q is renormalised, so the law drawn from is the law verified with: still lossless."""
+    def restrict(q: torch.Tensor) -> torch.Tensor | None:
+        if q.shape[-1] <= width:
+            return q
+        return restricted(q, torch.arange(width, device=q.device))[0]
+    return restrict

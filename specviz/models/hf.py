@@ -99,5 +99,5 @@ class HFModel(LanguageModel):
         cache = copy.deepcopy(self._cache)
         cache.batch_repeat_interleave(len(branches))
         batch = torch.tensor([list(b) for b in branches], dtype=torch.long, device=self.device)
-        with self.timed_pass(batch.numel()):
+        with self.timed_pass():
             return self._forward(batch, cache, 1)[:, -1]

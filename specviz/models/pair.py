@@ -12,7 +12,13 @@ import torch
 
 from ..vocab import Intersection, intersect
 from .base import LanguageModel
+from .bytelevel import ByteDrafter
 from .hf import HFModel
+from .ngram import NGramDrafter
+from .prompt_lookup import PromptLookup
+
+# Drafters with no weights and no tokenizer, by the names load_model, the CLI and explore() accept.
+FREE_DRAFTERS = {"prompt-lookup": PromptLookup, "ngram": NGramDrafter}
 
 
 @dataclass
@@ -24,11 +30,18 @@ class ModelPair:
     _intersections: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.drafter, ByteDrafter):  # no weights: it computes where the target does
+            self.drafter.device = self.target.device
         if self.drafter is not None and self.drafter.device != self.target.device:
             raise ValueError(
                 f"The target is on {self.target.device} and the drafter on {self.drafter.device}. "
                 "Put both on one device: load_pair(..., device='cuda') or move them with .to()."
             )
+
+    def with_drafter(self, drafter) -> ModelPair:
+        """The same target with another drafter: a name ('prompt-lookup', 'ngram', a bundled name,
+        a hub id), or a ``LanguageModel`` such as ``sv.PromptLookup()``."""
+        return ModelPair(self.target, load_model(drafter, device=self.target.device))
 
     @cached_property
     def same_vocabulary(self) -> bool:
@@ -66,7 +79,16 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(device)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda', but torch finds no CUDA GPU here (torch "
+                         f"{torch.__version__}, built {'with' if torch.version.cuda else 'without'} "
+                         "CUDA). Use device='cpu', or 'auto' to take a GPU when there is one.")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                     and torch.backends.mps.is_available()):
+        raise ValueError("device='mps', but Apple's MPS is not available here. Use device='cpu', or "
+                         "'auto' to take a GPU when there is one.")
+    return device
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -118,13 +140,18 @@ def _load_hf(source: str, device: torch.device, dtype: torch.dtype | None, devic
 
 
 def load_model(source, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-               device_map=None, cache_dir=None) -> LanguageModel:
-    """One model from a bundled name, hub id, folder, (model, tokenizer) tuple or LanguageModel.
+               device_map=None, cache_dir=None, verify: bool = False) -> LanguageModel:
+    """One model from a bundled name, hub id, folder, (model, tokenizer) tuple or LanguageModel,
+    or a drafter without weights by name: 'prompt-lookup' (``PromptLookup()``) or 'ngram'
+    (``NGramDrafter()``).
 
     ``device=None`` leaves already loaded models where they are and puts new ones on 'auto'.
+    ``verify=True`` re-hashes a bundled model's cached files first (seconds; see ``load_bundled``).
     """
     if isinstance(source, LanguageModel):
         return source
+    if isinstance(source, str) and source in FREE_DRAFTERS:
+        return FREE_DRAFTERS[source]()
     if isinstance(source, tuple) and len(source) == 2:
         model, tokenizer = source
         if device is not None:
@@ -143,12 +170,13 @@ def load_model(source, device: str | torch.device | None = None, dtype: torch.dt
     target_device = pick_device(device)
     name = str(source)
     if name in BUNDLED_MODELS:
-        model, tokenizer = load_bundled(name, cache_dir=cache_dir)
+        model, tokenizer = load_bundled(name, cache_dir=cache_dir, verify=verify)
         model = model.to(target_device, dtype=dtype or default_dtype(target_device))
         return HFModel(model, tokenizer, name=name)
     if "/" not in name and not Path(name).expanduser().exists():
         raise ValueError(
-            f"Unknown model {name!r}. Bundled models: {', '.join(BUNDLED_MODELS)}. Otherwise pass "
+            f"Unknown model {name!r}. Bundled models: {', '.join(BUNDLED_MODELS)}; drafters "
+            f"without weights: {', '.join(FREE_DRAFTERS)}. Otherwise pass "
             "a Hugging Face hub id ('org/name'), a local folder, or (model, tokenizer) objects."
         )
     model, tokenizer = _load_hf(name, target_device, dtype, device_map)
@@ -156,17 +184,22 @@ def load_model(source, device: str | torch.device | None = None, dtype: torch.dt
 
 
 def load_pair(target=None, drafter=None, device: str | torch.device | None = None,
-              dtype: torch.dtype | None = None, device_map=None, cache_dir=None) -> ModelPair:
+              dtype: torch.dtype | None = None, device_map=None, cache_dir=None,
+              verify: bool = False) -> ModelPair:
     """Load a target and a drafter. With no arguments: the bundled offline pair (Gemma 3 270M as
     target, SmolLM2-135M-Instruct as drafter), converted once into a local cache on first use.
+    The drafter may also be one without weights: ``"prompt-lookup"``, ``"ngram"``,
+    ``sv.PromptLookup(...)`` or ``sv.NGramDrafter(...)``.
 
     ``device_map='auto'`` is passed to transformers (accelerate) for a target that needs several GPUs.
+    ``verify=True`` re-hashes bundled models' cached files against the hashes taken when they were
+    converted, and rebuilds any that changed (damage that keeps a file's size loads silently).
     """
     from .bundled import DEFAULT_DRAFTER, DEFAULT_TARGET
 
     target = DEFAULT_TARGET if target is None else target
     drafter = DEFAULT_DRAFTER if drafter is None else drafter
     return ModelPair(
-        load_model(target, device, dtype, device_map, cache_dir),
-        load_model(drafter, device, dtype, None, cache_dir),
+        load_model(target, device, dtype, device_map, cache_dir, verify),
+        load_model(drafter, device, dtype, None, cache_dir, verify),
     )

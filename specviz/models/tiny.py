@@ -371,3 +371,25 @@ def tiny_pair(name: str) -> tuple[ModelAndTokenizer, ModelAndTokenizer]:
     target.config._name_or_path = f"tiny:{name}/target"  # how traces and charts will name them
     drafter.config._name_or_path = f"tiny:{name}/drafter"
     return (target, target_tok), (drafter, drafter_tok)
+
+
+def mimic_pair(name: str, smoothing: float = 0.1, sharpness: float = 2.0,
+               own_share: float | None = None):
+    """A ``ModelPair`` on the tokenizers of ``TINY_PAIRS[name]`` whose drafter agrees with its
+    target often: a ``MimicDrafter`` (see mimic.py) that reads a private copy of the target through
+    the drafter's tokenizer. Random pairs almost never agree, so tests that must see acceptance,
+    rollback and the residual at work use these. ``own_share`` defaults to 0.35 on one shared
+    vocabulary (there the mimic's argmax would always be the target's: greedy would never reject)
+    and to 0 across vocabularies, where re-reading the text already makes them differ."""
+    from .hf import HFModel
+    from .mimic import MimicDrafter
+    from .pair import ModelPair
+
+    (target, target_tok), (drafter, drafter_tok) = tiny_pair(name)
+    reader, _ = TINY_PAIRS[name].target()
+    if own_share is None:
+        own_share = 0.35 if target_tok is drafter_tok else 0.0
+    mimic = MimicDrafter(HFModel(drafter, drafter_tok), HFModel(reader, target_tok), smoothing,
+                         sharpness, own_share)
+    mimic.name = f"tiny:{name}/mimic"
+    return ModelPair(HFModel(target, target_tok), mimic)

@@ -14,6 +14,7 @@ it gives P(x)^(1/T), renormalised.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -125,7 +126,8 @@ class ToyLM(LanguageModel):
         ids = self.vocab.encode_text(text)
         if self.vocab.bytes_of(ids) != text.encode():
             words = ", ".join(repr(t) for t in self.tokens[1:])
-            raise ValueError(f"{self.name} cannot tokenize {text!r}: its vocabulary is {words}.")
+            raise ValueError(f"{self.name} cannot tokenize {reprlib.repr(text)}: its vocabulary is "
+                             f"{words}.")
         return ids
 
     def probability(self, previous: str, token: str) -> float:

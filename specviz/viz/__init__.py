@@ -8,9 +8,14 @@ Everything draws from a ``Trace`` alone, so traces saved as JSON can be explored
 Figures render offline (plotly.js ships with the package; widgets use anywidget).
 """
 
-from .figures import (distribution_figure, save_html, speedup_figure, summary_figure,
-                      token_strip_figure, translation_figure, vocabulary_figure)
-from .widgets import Explorer, Stepper, explore
+from ..lazy import lazy_attributes
+
+# Loaded on first use, so that importing one of viz's modules loads no other.
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    **dict.fromkeys(["distribution_figure", "save_html", "speedup_figure", "summary_figure",
+                     "token_strip_figure", "translation_figure", "vocabulary_figure"], "figures"),
+    **dict.fromkeys(["Explorer", "Stepper", "explore"], "widgets"),
+})
 
 __all__ = ["Explorer", "Stepper", "distribution_figure", "explore", "save_html", "speedup_figure",
            "summary_figure", "token_strip_figure", "translation_figure", "vocabulary_figure"]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 
-from ..trace import AcceptEvent, Iteration, PositionCheck, Trace, VerifyEvent
+from ..algorithms import algorithm_class
+from ..trace import PHASES, AcceptEvent, Iteration, PositionCheck, Trace, VerifyEvent
 from .explain import check_words, draw_words, quoted
 from .fates import decisive_position
 from .style import (GREEN, GREY, OVERLAP_COLOUR, P_COLOUR, PHASE_COLOURS, PROPOSAL_COLOUR,
@@ -37,24 +38,37 @@ class PositionLaws:
     check: PositionCheck | None = None
     pick: str | None = None  # the token the target itself chose here, if it chose one
     pick_draw: float | None = None
+    known_candidates: bool = False  # translate has run: the candidates are known
 
 
-def position_laws(trace: Trace, it: Iteration, position: int) -> PositionLaws:
-    """Collect p, the proposal law, the residual and the target's pick at ``position``."""
-    algorithm = trace.meta.get("algorithm", "")
-    symbol = proposal_symbol(algorithm)
-    verify: VerifyEvent | None = it.get("verify")
-    accept: AcceptEvent | None = it.get("accept")
-    draft = it.get("draft")
+def position_laws(trace: Trace, it: Iteration, position: int,
+                  phase: str = "accept") -> PositionLaws:
+    """What is known at ``position`` once ``phase`` has run: the drafter's law (draft, where each
+    drafted token is a candidate), the candidate and its proposal probability (translate), p, the
+    test and an exact-match pick (verify), the residual and the target's own token (accept)."""
+    algo = algorithm_class(trace.meta.get("algorithm", ""))
+    symbol = algo.proposal_symbol
+    done = PHASES[:PHASES.index(phase) + 1] if phase in PHASES else PHASES
+    draft, translate = it.get("draft"), it.get("translate")
+    verify: VerifyEvent | None = it.get("verify") if "verify" in done else None
+    accept: AcceptEvent | None = it.get("accept") if "accept" in done else None
     checks = verify.positions if verify else []
     check = checks[position] if position < len(checks) else None
     laws = PositionLaws(check=check)
-    top = check.top if check else (verify.bonus_top if verify else [])
-    laws.p = {t.text: t.prob for t in top if t.prob > 0}
-    if algorithm in ("sd", "tli") and draft is not None and position < len(draft.top):
+    if algo.drafts_are_candidates and draft is not None and position < len(draft.top):
         laws.proposal = {t.text: t.prob for t in draft.top[position] if t.prob > 0}
+        laws.proposal[draft.texts[position]] = draft.probs[position]
+        laws.candidate = draft.texts[position]
+    if translate is not None and "translate" in done:
+        laws.known_candidates = True
+        if position < len(translate.target_texts):
+            laws.candidate = translate.target_texts[position]
+            if position < len(translate.proposal_probs):
+                laws.proposal[laws.candidate] = translate.proposal_probs[position]
+    if verify is not None:
+        top = check.top if check else verify.bonus_top
+        laws.p = {t.text: t.prob for t in top if t.prob > 0}
     if check is not None:
-        laws.candidate = check.candidate_text
         laws.p[check.candidate_text] = check.p
         if check.q is not None:
             laws.proposal[check.candidate_text] = check.q
@@ -97,10 +111,10 @@ def distribution_figure(trace: Trace, iteration: int, position: int | None = Non
     ``phase`` hides what was not known yet: before verify there is no p, before accept no residual.
     """
     symbol = proposal_symbol(trace.meta.get("algorithm", ""))
-    it = trace.iterations[iteration] if 0 <= iteration < len(trace.iterations) else None
+    it = trace.iteration(iteration)
     if position is None:
         position = decisive_position(it) if it else 0
-    laws = position_laws(trace, it, position) if it else PositionLaws()
+    laws = position_laws(trace, it, position, phase) if it else PositionLaws()
     cats = _categories(laws)
     labels = [token_label(t) for t in cats]
     target_ran = phase in ("verify", "accept")
@@ -122,18 +136,23 @@ def distribution_figure(trace: Trace, iteration: int, position: int | None = Non
     ]
     height_of = {t: max(laws.p.get(t, 0.0) if target_ran else 0.0, laws.proposal.get(t, 0.0))
                  for t in cats}
-    picked_in_verify = laws.check is not None and laws.check.choice is not None  # exact match
+    pick_name = f"target's pick ({draw_words(laws.pick_draw)})" if laws.pick else "target's pick"
     data += [_marker("candidate", laws.candidate, cats, labels, height_of, "triangle-down",
                      PHASE_COLOURS["translate"], True),
-             _marker(f"target's pick ({draw_words(laws.pick_draw)})", laws.pick, cats, labels,
-                     height_of, "star", YELLOW, accepted or (target_ran and picked_in_verify))]
+             _marker(pick_name, laws.pick, cats, labels, height_of, "star", YELLOW,
+                     laws.pick is not None)]
     data += _test_traces(laws.check, symbol, target_ran)
 
     title = f"Iteration {iteration}, position {position}"
-    title += f": candidate {token_label(quoted(laws.candidate))}" if laws.candidate else \
-        (": no candidate here (the target's own token)" if it else "")
-    annotations = [panel_title(f"p and {symbol} over the top tokens" if laws.proposal or laws.check
-                               else "p over the top tokens", (0, 1), 0.93),
+    if laws.candidate:
+        title += f": candidate {token_label(quoted(laws.candidate))}"
+    elif it and (laws.known_candidates or target_ran):
+        title += ": no candidate here (the target's own token)"
+    elif it:
+        title += ": the candidates come from the translate phase"
+    shown = [name for name, law in (("p", laws.p), (symbol, laws.proposal)) if law]
+    annotations = [panel_title(f"{' and '.join(shown)} over the top tokens" if shown
+                               else "no law known yet", (0, 1), 0.93),
                    panel_title(_test_title(laws.check, symbol, target_ran), (0, 1), 0.17)]
     if not it:
         annotations.append(note("no iteration to show"))
@@ -146,7 +165,9 @@ def distribution_figure(trace: Trace, iteration: int, position: int | None = Non
         yaxis={"domain": [0.36, 0.92], "range": [0, 1.12], "title": "probability",
                "fixedrange": True},
         xaxis2={"domain": [0, 1], "anchor": "y2", "range": [0, 1], "title": "u ~ U(0, 1)",
-                "fixedrange": True},
+                "fixedrange": True,  # no draw u under exact match (greedy, SLEM): no empty axis
+                "visible": bool(laws.check is not None and laws.check.accept_prob is not None
+                                and target_ran)},
         yaxis2={"domain": [0.02, 0.15], "anchor": "x2", "visible": False, "range": [-0.6, 0.6],
                 "fixedrange": True})
     return go.Figure(data=data, layout=layout)

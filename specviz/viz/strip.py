@@ -22,6 +22,7 @@ ROW_HEIGHT = 30  # pixels
 WIDTH = 64  # character cells per row
 HIGHLIGHT = "current iteration"  # the name of the outline trace, which a stepper moves
 ITERATION_GAP = 0.6  # character cells
+BAR_HEIGHT = 0.8  # rows
 
 
 @dataclass
@@ -80,8 +81,9 @@ def token_strip_figure(trace: Trace, iteration: int | None = None, width: int = 
         labels = [token_label(c.fate.text) for c in mine]
         if fate in ("rejected", "unchecked"):
             labels = [f"<s>{label}</s>" for label in labels]
-        data.append(go.Bar(
-            name=FATE_LABELS[fate], orientation="h", y=[c.row for c in mine],
+        data.append(go.Bar(  # width: every token one row high (plotly would size each fate's bars
+            # by the gaps between its own rows, so a fate seen every other row drew twice as tall)
+            name=FATE_LABELS[fate], orientation="h", y=[c.row for c in mine], width=BAR_HEIGHT,
             x=[c.width - 0.2 for c in mine], base=[c.x0 + 0.1 for c in mine],
             text=labels, textposition="inside", insidetextanchor="middle", textangle=0,
             textfont={"family": TOKEN_FONT, "color": text_colour_on(FATE_COLOURS[fate])},

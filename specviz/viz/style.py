@@ -81,9 +81,11 @@ def show_prob(x: float | None) -> str:
 
 
 def proposal_symbol(algorithm: str) -> str:
-    """The name of the law candidates are proposed from: q (SD), q' (TLI's renormalised q on the
-    shared tokens) or psi (SLRS's generalised drafter)."""
-    return {"tli": "q'", "slrs": "ψ"}.get(algorithm, "q")
+    """The name of the law candidates are proposed from, as the algorithm declares it: q (SD),
+    q' (TLI's renormalised q on the shared tokens) or psi (SLRS's generalised drafter)."""
+    from ..algorithms import algorithm_class
+
+    return algorithm_class(algorithm).proposal_symbol
 
 
 def text_colour_on(fill: str) -> str:

@@ -1,8 +1,9 @@
 """A run at a glance: where drafts get rejected, what each target pass yields, where time goes.
 
-Four panels: acceptance per draft position (of the candidates the target judged there), tokens per
-iteration (accepted drafts plus the target's own), output tokens against target forward passes (the
-diagonal is plain decoding), and time per iteration split by phase.
+Four panels: the acceptance a per candidate position (accepted / judged there: the ratio the cost
+model takes, ``Stats.acceptance``), tokens per iteration (accepted drafts plus the target's own),
+output tokens against target forward passes (the diagonal is plain decoding), and time per
+iteration split by phase.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def summary_figure(trace: Trace) -> go.Figure:
 
     per_token = stats.target_forward_passes / stats.new_tokens if stats.new_tokens else 0.0
     annotations = [
-        panel_title("acceptance per draft position", LEFT, TOP[1]),
+        panel_title(f"acceptance a per position: accepted / judged (all: {stats.acceptance:.2f})",
+                    LEFT, TOP[1]),
         panel_title(f"tokens per iteration (mean {stats.tokens_per_iteration:.2f})", RIGHT, TOP[1]),
         panel_title(f"tokens vs target passes: {per_token:.2f} passes per token", LEFT, BOTTOM[1]),
         panel_title("time per iteration by phase (ms)", RIGHT, BOTTOM[1]),

@@ -46,7 +46,8 @@ def _boxes(name: str, row: str, spans: list[tuple[float, float]], labels: list[s
            hovers: list[str], colour: str) -> go.Bar:
     """Token boxes on one row, spanning ``spans`` (start, end) on the byte axis."""
     return go.Bar(
-        name=name, orientation="h", y=[ROWS[row]] * len(spans), base=[a + 0.05 for a, _ in spans],
+        name=name, orientation="h", y=[ROWS[row]] * len(spans), width=0.8,  # rows
+        base=[a + 0.05 for a, _ in spans],
         x=[max(b - a - 0.1, 0.3) for a, b in spans], text=[token_label(t) for t in labels],
         textposition="inside", insidetextanchor="middle", textangle=0,
         textfont={"family": TOKEN_FONT, "color": text_colour_on(colour)},
@@ -68,7 +69,7 @@ def translation_figure(trace: Trace, iteration: int) -> go.Figure:
     """Drafter tokens -> text -> target tokens for one iteration (see the module docstring)."""
     algorithm = trace.meta.get("algorithm", "")
     symbol = proposal_symbol(algorithm)
-    it = trace.iterations[iteration] if 0 <= iteration < len(trace.iterations) else None
+    it = trace.iteration(iteration)
     draft = it.get("draft") if it else None
     translate = it.get("translate") if it else None
     verify = it.get("verify") if it else None
@@ -196,6 +197,20 @@ def _rows(draft: DraftEvent, translate: TranslateEvent, symbol: str,
             for name, (row, colour) in _ROW_STYLES.items()]
 
 
+PIXELS_PER_PROBABILITY = 600  # the lattice axis (0 to 1.08) on a figure at least 750 px wide
+CHARACTER_PIXELS = 8  # a label character at the 12 px that stays readable
+
+
+def _segment_label(spelled: str, prob: float) -> str:
+    """A path segment's label: its tokens and probability, just the probability, or nothing (the
+    hover still says it) when even that would not fit the segment at a readable size."""
+    room = prob * PIXELS_PER_PROBABILITY / CHARACTER_PIXELS - 1  # characters
+    for label in (f"{spelled} {show_prob(prob)}", show_prob(prob)):
+        if len(label) <= room:
+            return html.escape(label, quote=False)
+    return ""
+
+
 def _lattice_traces(translate: TranslateEvent | None, verify: VerifyEvent | None) -> list:
     """SLRS: per candidate, its drafter paths as segments of one bar that sums to psi."""
     lattices: list[Lattice] = translate.lattices if translate else []
@@ -210,8 +225,7 @@ def _lattice_traces(translate: TranslateEvent | None, verify: VerifyEvent | None
             spelled = "·".join(show_token(t) for t in path.texts)
             factors = " × ".join(show_prob(p) for p in path.probs)
             stop = lat.stop_factor[k] if k < len(lat.stop_factor) else 1.0
-            segments.append((row, at, path.prob,
-                             html.escape(f"{spelled} {show_prob(path.prob)}", quote=False),
+            segments.append((row, at, path.prob, _segment_label(spelled, path.prob),
                              plain_to_html(f"path {spelled}\nq along it: {factors}\nstop factor "
                                            f"{show_prob(stop)}\n= {show_prob(path.prob)}"),
                              PURPLE if k % 2 == 0 else "#A3507F"))
@@ -221,7 +235,7 @@ def _lattice_traces(translate: TranslateEvent | None, verify: VerifyEvent | None
     return [
         go.Bar(name="paths", orientation="h", y=ys, base=bases, x=widths, text=labels,
                textposition="inside", insidetextanchor="middle", textangle=0,
-               textfont={"family": TOKEN_FONT, "color": "#FFFFFF"},
+               textfont={"family": TOKEN_FONT, "color": "#FFFFFF", "size": 12},
                marker={"color": colours, "line": {"color": "#FFFFFF", "width": 1}},
                hovertext=hovers, hovertemplate="%{hovertext}<extra></extra>",
                xaxis="x2", yaxis="y2"),

@@ -29,9 +29,7 @@ def vocabulary_figure(trace: Trace) -> go.Figure:
         start = target - shared if target and shared is not None else 0
         bars.append(("drafter", start, drafter, f"drafter: {drafter:,} tokens"))
     if target and drafter and shared is not None:
-        bars.append(("shared", target - shared, shared,
-                     f"shared: {shared:,} ({shared / target:.0%} of the target's, "
-                     f"{shared / drafter:.0%} of the drafter's)"))
+        bars.append(("shared", target - shared, shared, f"shared: {shared:,}"))
     rows, bases, widths, texts = (list(column) for column in zip(*bars)) if bars \
         else ([], [], [], [])
     colours = [ROLE_COLOURS[r] for r in rows]
@@ -54,6 +52,9 @@ def vocabulary_figure(trace: Trace) -> go.Figure:
                hovertemplate="iteration.step %{x}: %{y:.1%} of q on shared tokens<extra></extra>"),
     ]
     heading = "vocabulary sizes and their intersection (tokens spelled alike)"
+    if target and drafter and shared is not None:
+        heading += (f": {shared / target:.0%} of the target's, {shared / drafter:.0%} of the "
+                    "drafter's")
     if target and drafter and shared is None:
         heading = "vocabulary sizes (their intersection is not recorded in this trace)"
     annotations = [panel_title(heading, (0, 1), TOP[1]),
@@ -66,6 +67,7 @@ def vocabulary_figure(trace: Trace) -> go.Figure:
         annotations.append(note("recorded by TLI only" if drafter else "", y=sum(BOTTOM) / 2))
     layout = base_layout(
         "Vocabularies", height=400, top=50, barmode="overlay", annotations=annotations,
+        uniformtext={"minsize": 12, "mode": "show"},  # a narrow bar's label stays readable
         xaxis={"domain": [0, 1], "anchor": "y", "title": "tokens", "rangemode": "tozero"},
         yaxis={"domain": TOP, "anchor": "x", "autorange": "reversed", "type": "category"},
         xaxis2={"domain": [0, 1], "anchor": "y2", "type": "category", "showticklabels": False,

@@ -1,18 +1,18 @@
 """Jupyter widgets: ``Stepper`` walks through a trace phase by phase; ``explore`` runs a pair live.
 
-Both update their figures *in place*: each figure is a ``go.FigureWidget`` built once, and a step
-copies the new figure's data into it inside ``batch_update()``, so the browser redraws once per
-step and nothing flickers. Plotly >= 6 draws ``FigureWidget`` through anywidget, with plotly.js
-bundled: no CDN is needed, in JupyterLab 4 or in VS Code.
+Each figure is a ``Plot`` (see ``plot.py``): a step builds the figures that changed and hands
+them over whole, so the browser draws exactly the Python figure of the current step, whenever it
+draws it, and plotly.js reaches the browser once per kernel. No CDN is needed, in JupyterLab 4 or
+in VS Code.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import time
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..algorithms import ALGORITHMS
 from ..algorithms.loop import generate
@@ -20,46 +20,13 @@ from ..trace import PHASES, Event, Iteration, Trace
 from .distribution import distribution_figure
 from .explain import explain, quoted
 from .fates import decisive_position, positions, trace_fates
+from .plot import Plot
+from .static import STATIC_HTML_ENV, static_note, stepper_html
 from .strip import HIGHLIGHT, WIDTH, iteration_outline, layout_cells, token_strip_figure
 from .style import PHASE_COLOURS, PHASE_DESCRIPTIONS, plain_to_html, text_colour_on
 from .summary import summary_figure
 from .translation import translation_figure
 from .vocabulary import vocabulary_figure
-
-
-def _changes(old: dict, new: dict) -> dict:
-    """Top-level properties of ``new`` that differ from ``old`` (None removes one ``new`` lacks)."""
-    out = {key: value for key, value in new.items() if old.get(key) != value}
-    out.update({key: None for key in old if key not in new})
-    return out
-
-
-def _properties(obj) -> dict:
-    """The properties plotly holds for a trace or a layout, read in place. (``to_plotly_json``
-    would deep-copy them, template included: thousands of entries, most of a step's time.)"""
-    return obj._props
-
-
-def refresh(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Make ``widget`` show ``fig`` in place, in one redraw. Only properties that changed are set:
-    plotly validates every value it is given, and unchanged ones would cost time for nothing."""
-    with widget.batch_update():
-        same_shape = len(widget.data) == len(fig.data) and all(
-            old.type == new.type for old, new in zip(widget.data, fig.data))
-        if same_shape:
-            for old, new in zip(widget.data, fig.data):
-                changed = _changes(_properties(old), _properties(new))
-                changed.pop("uid", None)
-                if changed:
-                    old.update(changed, overwrite=True)
-        else:
-            widget.data = ()
-            widget.add_traces(list(fig.data))
-        # the template is the notebook's theme, the same in every figure: never compared or sent
-        changed = _changes({**_properties(widget.layout), "template": None},
-                           {**_properties(fig.layout), "template": None})
-        if changed:
-            widget.layout.update(changed, overwrite=True)
 
 
 def _button(icon: str, tooltip: str) -> widgets.Button:
@@ -93,17 +60,17 @@ class Stepper(widgets.VBox):
         self.slider = widgets.IntSlider(min=0, max=last, readout=False, continuous_update=False,
                                         description="step", layout=widgets.Layout(width="40%"))
         self.step_label = widgets.Label()
-        self.position_picker = widgets.Dropdown(description="position",
-                                                layout=widgets.Layout(width="220px"))
+        self.position_picker = widgets.Dropdown(  # wide enough for "3: target's own token"
+            description="position", layout=widgets.Layout(width="420px"))
         self.phase_bar = widgets.HTML()
         self.explanation = widgets.HTML()
 
         iteration, phase = self.steps[0] if self.steps else (0, "accept")
-        self.strip = go.FigureWidget(token_strip_figure(trace, iteration))
-        self.translation = go.FigureWidget(translation_figure(trace, iteration))
-        self.distribution = go.FigureWidget(distribution_figure(trace, iteration, 0, phase))
-        self.summary = go.FigureWidget(summary_figure(trace))
-        self.vocabulary = go.FigureWidget(vocabulary_figure(trace))
+        self.strip = Plot(token_strip_figure(trace, iteration))
+        self.translation = Plot(translation_figure(trace, iteration))
+        self.distribution = Plot(distribution_figure(trace, iteration, 0, phase))
+        self.summary = Plot(summary_figure(trace))
+        self.vocabulary = Plot(vocabulary_figure(trace))
 
         for button, move in ((self.first_button, self.first), (self.back_button, self.back),
                              (self.next_button, self.next), (self.last_button, self.last)):
@@ -114,8 +81,7 @@ class Stepper(widgets.VBox):
 
         controls = widgets.HBox([self.first_button, self.back_button, self.play, self.next_button,
                                  self.last_button, self.slider, self.step_label])
-        # One figure per row: a FigureWidget takes its width when first drawn, so figures side by
-        # side in a grid would not shrink to fit a narrow notebook.
+        # One figure per row, each as wide as the output area.
         super().__init__([controls, self.phase_bar, self.explanation, self.strip, self.translation,
                           self.position_picker, self.distribution, self.summary, self.vocabulary])
         self._show()
@@ -164,7 +130,7 @@ class Stepper(widgets.VBox):
             raise ValueError(f"iteration {iteration} has no {phase or 'recorded'} phase "
                              f"(recorded: {', '.join(recorded) or 'none'}; "
                              f"{len(self.trace.iterations)} iterations in this trace)")
-        choices = positions(self.trace.iterations[iteration])
+        choices = positions(self.trace.iteration(iteration))
         if position is not None and position not in choices:
             raise ValueError(f"iteration {iteration} has no position {position} to show "
                              f"(positions the target judged: {choices})")
@@ -203,32 +169,29 @@ class Stepper(widgets.VBox):
     def _draw(self) -> None:
         if not self.steps:
             self.step_label.value = "no iterations"
-            self.phase_bar.value = self._phase_html()
-            self.explanation.value = _as_html(explain(self.trace, 0, "accept"))
+            self.phase_bar.value = self.phase_html()
+            self.explanation.value = words_html(explain(self.trace, 0, "accept"))
             for button in (self.first_button, self.back_button, self.next_button,
                            self.last_button, self.play, self.slider, self.position_picker):
                 button.disabled = True
             return
         iteration, phase = self.steps[self._step]
-        it = self.trace.iterations[iteration]
+        it = self.trace.iteration(iteration)  # by number: an excerpt keeps the originals
         choices = positions(it)
-        before_target = PHASES.index(phase) < PHASES.index("verify")
-        position = self._position if self._position in choices else \
-            (0 if before_target else decisive_position(it))
+        position = self._position if self._position in choices else default_position(it, phase)
         shown_before = self._shown or (None, None, None)
         self._shown = (iteration, phase, position)
 
-        self.step_label.value = (f"iteration {iteration} / {len(self.trace.iterations) - 1} · "
-                                 f"{phase}")
-        self.phase_bar.value = self._phase_html()
-        self.explanation.value = _as_html(explain(self.trace, iteration, phase))
+        self.step_label.value = self.step_words(iteration, phase)
+        self.phase_bar.value = self.phase_html(iteration, phase)
+        self.explanation.value = words_html(explain(self.trace, iteration, phase))
         if iteration != shown_before[0]:
             xs, ys = iteration_outline(self._cells, iteration)  # the strip itself stays put
-            self.strip.update_traces({"x": xs, "y": ys}, selector={"name": HIGHLIGHT})
-            refresh(self.translation, translation_figure(self.trace, iteration))
+            self.strip.restyle(HIGHLIGHT, x=xs, y=ys)
+            self.translation.show(translation_figure(self.trace, iteration))
             self.position_picker.options = [(self._position_label(it, j), j) for j in choices]
         if self._shown != shown_before:
-            refresh(self.distribution, distribution_figure(self.trace, iteration, position, phase))
+            self.distribution.show(distribution_figure(self.trace, iteration, position, phase))
         if self.position_picker.value != position:
             self.position_picker.value = position if position in choices else None
 
@@ -238,22 +201,33 @@ class Stepper(widgets.VBox):
             return f"{j}: {quoted(verify.positions[j].candidate_text)}"
         return f"{j}: target's own token"
 
-    def _phase_html(self) -> str:
+    def step_words(self, iteration: int, phase: str) -> str:
+        return f"iteration {iteration} / {self.trace.iterations[-1].index} · {phase}"
+
+    def phase_html(self, iteration: int | None = None, phase: str | None = None) -> str:
         """The four phases as pills, the current one filled with its colour."""
-        it = self.trace.iterations[self.iteration] if self.steps else None
+        it = self.trace.iteration(iteration) if self.steps else None
         pills = []
+        current = phase
         for phase in PHASES:
             colour = PHASE_COLOURS[phase]
             recorded = it is not None and it.get(phase) is not None
             style = (f"border:2px solid {colour};border-radius:12px;padding:2px 10px;"
                      "margin-right:4px")
-            if phase == self.phase and self.steps:
+            if phase == current and self.steps:
                 style += f";background:{colour};color:{text_colour_on(colour)};font-weight:bold"
             elif not recorded:
                 style += ";opacity:0.35;text-decoration:line-through"
             tip = PHASE_DESCRIPTIONS[phase]
             pills.append(f"<span style='{style}' title='{tip}'>{phase}</span>")
         return " → ".join(pills)
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The widget; in a kernel publishing the course as HTML, also every step as static HTML."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if os.environ.get(STATIC_HTML_ENV):
+            bundle["text/html"] = stepper_html(self)
+        return bundle
 
     def __repr__(self) -> str:
         algorithm = self.trace.meta.get("algorithm", "?")
@@ -264,7 +238,13 @@ class Stepper(widgets.VBox):
                 f"{self.iteration}, {self.phase}>\n{words}")
 
 
-def _as_html(text: str) -> str:
+def default_position(it: Iteration, phase: str) -> int:
+    """The position a step shows unless one is chosen: the first candidate before the target has
+    run, then the position that decided the iteration."""
+    return 0 if PHASES.index(phase) < PHASES.index("verify") else decisive_position(it)
+
+
+def words_html(text: str) -> str:
     body = plain_to_html(text)
     return f"<div style='font-family:sans-serif;line-height:1.5;max-width:1100px'>{body}</div>"
 
@@ -292,9 +272,9 @@ class Explorer(widgets.VBox):
                                               **label)
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
         self.progress = widgets.IntProgress(min=0, max=1, value=0, description="progress")
-        self.progress_label = widgets.Label()
+        self.progress_label = widgets.HTML()  # wraps, where a Label would cut the stats off
         self.message = widgets.HTML()
-        self.live = go.FigureWidget(token_strip_figure(Trace(), iterations=[]))
+        self.live = Plot(token_strip_figure(Trace(), iterations=[]))
         self.stepper: Stepper | None = None
         self.trace: Trace | None = None
         self._live: list[Iteration] = []
@@ -305,9 +285,15 @@ class Explorer(widgets.VBox):
             widgets.HBox([self.prompt, self.algorithm]),
             widgets.HBox([self.lookahead, self.temperature]),
             widgets.HBox([self.seed, self.max_new_tokens, self.run_button]),
-            widgets.HBox([self.progress, self.progress_label]), self.message,
+            self.progress, self.progress_label, self.message,
         ]
         super().__init__([*self._controls, self.live])  # the live strip, then a Stepper
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if os.environ.get(STATIC_HTML_ENV):
+            bundle["text/html"] = static_note("explore()")
+        return bundle
 
     def run(self) -> Trace | None:
         """Generate with the current settings, drawing live; then hand the trace to a Stepper."""
@@ -333,8 +319,9 @@ class Explorer(widgets.VBox):
             self.run_button.disabled = False
         self._draw_live()
         self.trace = result.trace
-        self.progress_label.value = f"done: {result.stats}"
+        self.progress_label.value = f"done: {html.escape(str(result.stats))}; drawing…"
         self.stepper = Stepper(result.trace)
+        self.progress_label.value = f"done: {html.escape(str(result.stats))}"
         self.children = [*self._controls, self.stepper]
         return self.trace
 
@@ -351,11 +338,13 @@ class Explorer(widgets.VBox):
                 self._draw_live()
 
     def _draw_live(self) -> None:
-        refresh(self.live, token_strip_figure(self._live_trace, iterations=self._live))
+        self.live.show(token_strip_figure(self._live_trace, iterations=self._live))
         self._drawn_at = time.perf_counter()
 
 
-def explore(pair, prompt: str = "the", max_new_tokens: int = 32) -> Explorer:
+def explore(pair, prompt: str = "the", max_new_tokens: int = 32, drafter=None) -> Explorer:
     """Controls for prompt, algorithm, lookahead, temperature, seed and length, a Run button that
-    generates live, and a ``Stepper`` for the result. Returns the widget (display it)."""
-    return Explorer(pair, prompt, max_new_tokens)
+    generates live, and a ``Stepper`` for the result. Returns the widget (display it).
+    ``drafter`` ('prompt-lookup', 'ngram', or a model such as ``sv.PromptLookup()``) replaces the
+    pair's own drafter."""
+    return Explorer(pair if drafter is None else pair.with_drafter(drafter), prompt, max_new_tokens)
