@@ -161,6 +161,7 @@ def run_course(out_dir: str | Path = "build/notebooks", notebooks_dir: str | Pat
 # -- publishing as HTML -----------------------------------------------------------------------
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
 # nbconvert's JupyterLab page, less everything it would fetch: require.js, MathJax, mermaid and
 # the widget manager (from CDNs); plotly.js inlined once instead
@@ -198,11 +199,29 @@ def _plotly_html(figure: dict) -> str:
             "responsive: true}); })();</script>")
 
 
+def _plot_figures(nb) -> dict[str, dict]:
+    """The last figure each ``viz.plot.Plot`` widget showed, by widget id, from the widget state
+    that nbclient saves with the executed notebook (a Plot's state *is* its figure)."""
+    saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    figures = {}
+    for model_id, model in saved.items():
+        state = model.get("state", {})
+        if "spec" not in state:
+            continue
+        figure = copy.deepcopy(state["spec"])
+        for trace in figure.get("data", []):
+            trace.update(state.get("overrides", {}).get(trace.get("name"), {}))
+        figure.setdefault("layout", {})["template"] = state.get("template", {})
+        figures[model_id] = figure
+    return figures
+
+
 def _static_outputs(nb):
-    """A copy of ``nb`` that needs no kernel and no CDN: plotly figures drawn from their JSON,
-    widgets replaced by the static HTML the kernel gave them (steppers) or their text, maths as
-    MathML, the saved widget state dropped."""
+    """A copy of ``nb`` that needs no kernel and no CDN: plotly figures drawn from their JSON
+    (``Plot`` widgets from their saved state), other widgets replaced by the static HTML the kernel
+    gave them (steppers) or their text, maths as MathML, the saved widget state dropped."""
     nb = copy.deepcopy(nb)
+    plots = _plot_figures(nb)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -213,6 +232,8 @@ def _static_outputs(nb):
                 continue
             if PLOTLY_JSON in data:
                 output["data"] = {"text/html": _plotly_html(data[PLOTLY_JSON])}
+            elif WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") in plots:
+                output["data"] = {"text/html": _plotly_html(plots[data[WIDGET_VIEW]["model_id"]])}
             elif WIDGET_VIEW in data:
                 del data[WIDGET_VIEW]
     return nb

@@ -3,6 +3,7 @@
     from specviz.viz import Stepper, explore, token_strip_figure
     Stepper(res.trace)        # step through iterations and phases
     explore(pair)             # choose prompt, algorithm, ... and run live
+    Plot(fig)                 # any plotly figure as a widget that Python can redraw live
 
 Everything draws from a ``Trace`` alone, so traces saved as JSON can be explored without models.
 Figures render offline (plotly.js ships with the package; widgets use anywidget).
@@ -15,7 +16,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     **dict.fromkeys(["distribution_figure", "save_html", "speedup_figure", "summary_figure",
                      "token_strip_figure", "translation_figure", "vocabulary_figure"], "figures"),
     **dict.fromkeys(["Explorer", "Stepper", "explore"], "widgets"),
+    "Plot": "plot",
 })
 
-__all__ = ["Explorer", "Stepper", "distribution_figure", "explore", "save_html", "speedup_figure",
+__all__ = ["Explorer", "Plot", "Stepper", "distribution_figure", "explore", "save_html", "speedup_figure",
            "summary_figure", "token_strip_figure", "translation_figure", "vocabulary_figure"]
