@@ -191,7 +191,7 @@ def settings_grid(pair: ModelPair, algorithms: Sequence[str], lookaheads: Sequen
 
 
 def _check_grid(pair: ModelPair, algorithms, lookaheads, temperatures, prompts, repeats,
-                max_new_tokens, warmup, threads) -> None:
+                max_new_tokens, warmup, threads, hf_confidence_threshold) -> None:
     """Refuse bad settings before any model runs, with a message that says what would work."""
     for a in algorithms:
         if a not in ALGORITHMS:
@@ -215,6 +215,10 @@ def _check_grid(pair: ModelPair, algorithms, lookaheads, temperatures, prompts, 
                                ("warmup", warmup, 0)):
         if not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    if not isinstance(hf_confidence_threshold, (int, float)) or \
+            not 0 <= hf_confidence_threshold <= 1:
+        raise ValueError("hf_confidence_threshold must be a probability between 0 (off) and 1, "
+                         f"got {hf_confidence_threshold!r}")
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -543,7 +547,7 @@ def bench(pair: str | ModelPair = "bundled", *,
     lookahead, threads = list(lookahead), list(threads)
     temperature = [float(t) for t in temperature]
     _check_grid(pair, algorithms, lookahead, temperature, prompt_list, repeats, max_new_tokens,
-                warmup, threads)
+                warmup, threads, hf_confidence_threshold)
     hf = hf and hf_runs(pair)
     grid = settings_grid(pair, algorithms, lookahead, temperature, hf)
     config = {"algorithms": algorithms, "lookahead": lookahead, "temperature": temperature,

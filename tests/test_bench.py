@@ -290,6 +290,11 @@ def test_bad_options_give_clear_errors(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_confidence_threshold_must_be_a_probability_in_the_api_too():
+    with pytest.raises(ValueError, match="hf_confidence_threshold must be a probability"):
+        bench("tiny:bpe-vs-spm", hf_confidence_threshold=5, progress=False)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_a_gpu_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
