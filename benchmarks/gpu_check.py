@@ -63,7 +63,7 @@ from specviz.lossless import check_lossless  # noqa: E402
 from specviz.models import default_dtype  # noqa: E402
 from specviz.models.hf import HFModel  # noqa: E402
 from specviz.models.tiny import (TINY_PAIRS, bytelevel_bpe_tokenizer,  # noqa: E402
-                                 sentencepiece_tokenizer, tiny_pair)
+                                 mimic_pair, sentencepiece_tokenizer, tiny_pair)
 
 NEAR_TIE = 0.25  # logit gap below which a bfloat16 pass may rank two tokens either way
 POSITIONS = 9  # pass sizes 1..9: verify passes for lookahead 0..8
@@ -442,17 +442,6 @@ MIMIC_CASES = [("shared-vocab", "sd"), ("spm-vs-bpe", "slem"), ("spm-vs-bpe", "t
 THRESHOLD = 1e-3  # p-values below it fail, as in the tests
 
 
-def mimic_on(name: str, device, dtype):
-    """``models.tiny.mimic_pair(name)``, with its three models on ``device`` in ``dtype``."""
-    from specviz.models.mimic import MimicDrafter
-
-    (target, target_tok), (drafter, drafter_tok) = tiny_pair(name)
-    reader, _ = TINY_PAIRS[name].target()
-    lm = lambda model, tok: HFModel(model.to(device, dtype=dtype), tok)  # noqa: E731
-    return sv.ModelPair(lm(target, target_tok),
-                        MimicDrafter(lm(drafter, drafter_tok), lm(reader, target_tok)))
-
-
 def chi_square_row(pair, name: str, algorithm: str, drafter: str, runs: int, **options) -> dict:
     began = time.perf_counter()
     r = check_lossless(pair, "The rain", algorithm, temperature=1.0, runs=runs, **options)
@@ -506,7 +495,7 @@ def correctness(device, dtypes, small: bool, runs: int, report: Report, clock: C
         return chi_square_row(pair, case[0], case[1], "random", runs, n_tokens=2, lookahead=3)
 
     def mimic_chi(dtype, case):
-        return chi_square_row(mimic_on(case[0], device, dtype), case[0], case[1], "mimic",
+        return chi_square_row(mimic_pair(case[0], device=device, dtype=dtype), case[0], case[1], "mimic",
                               mimic_runs, n_tokens=3, max_bins=7, lookahead=4)
 
     stage("greedy", list(TINY_PAIRS), greedy)

@@ -374,13 +374,14 @@ def tiny_pair(name: str) -> tuple[ModelAndTokenizer, ModelAndTokenizer]:
 
 
 def mimic_pair(name: str, smoothing: float = 0.1, sharpness: float = 2.0,
-               own_share: float | None = None):
+               own_share: float | None = None, device=None, dtype=None):
     """A ``ModelPair`` on the tokenizers of ``TINY_PAIRS[name]`` whose drafter agrees with its
     target often: a ``MimicDrafter`` (see mimic.py) that reads a private copy of the target through
     the drafter's tokenizer. Random pairs almost never agree, so tests that must see acceptance,
     rollback and the residual at work use these. ``own_share`` defaults to 0.35 on one shared
     vocabulary (there the mimic's argmax would always be the target's: greedy would never reject)
-    and to 0 across vocabularies, where re-reading the text already makes them differ."""
+    and to 0 across vocabularies, where re-reading the text already makes them differ.
+    ``device``/``dtype``: where and in what precision all three models run (default: as built)."""
     from .hf import HFModel
     from .mimic import MimicDrafter
     from .pair import ModelPair
@@ -389,7 +390,10 @@ def mimic_pair(name: str, smoothing: float = 0.1, sharpness: float = 2.0,
     reader, _ = TINY_PAIRS[name].target()
     if own_share is None:
         own_share = 0.35 if target_tok is drafter_tok else 0.0
-    mimic = MimicDrafter(HFModel(drafter, drafter_tok), HFModel(reader, target_tok), smoothing,
-                         sharpness, own_share)
+    def lm(model, tokenizer):
+        return HFModel(model.to(device=device, dtype=dtype), tokenizer)
+
+    mimic = MimicDrafter(lm(drafter, drafter_tok), lm(reader, target_tok), smoothing, sharpness,
+                         own_share)
     mimic.name = f"tiny:{name}/mimic"
-    return ModelPair(HFModel(target, target_tok), mimic)
+    return ModelPair(lm(target, target_tok), mimic)
