@@ -7,7 +7,8 @@
 """
 
 from .lazy import lazy_attributes
-from .algorithms import ALGORITHMS, SD, SLEM, SLRS, TLI, Algorithm, Autoregressive, make_algorithm
+from .algorithms import (ALGORITHMS, SD, SLEM, SLRS, TLI, Algorithm, Autoregressive, make_algorithm,
+                         register)
 from .algorithms.loop import Result, generate
 from .algorithms.slrs import SLRSBudgetError, slrs_cost
 from .bench import BenchResult, bench  # eager: submodule specviz.bench would shadow a lazy bench()
@@ -30,5 +31,5 @@ __all__ = [
     "ALGORITHMS", "BUNDLED_MODELS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "BenchResult", "HFModel",
     "LanguageModel", "ModelPair", "NGramDrafter", "PromptLookup", "Result", "SLRSBudgetError", "Stats", "Stepper", "ToyLM", "Trace", "TraceError",
     "Vocabulary", "VocabularyError", "bench", "explore", "generate", "intersect", "load_model", "load_pair",
-    "make_algorithm", "pick_device", "prepare_bundled", "bundled_status", "set_threads", "slrs_cost", "toy_pair",
+    "make_algorithm", "pick_device", "prepare_bundled", "bundled_status", "register", "set_threads", "slrs_cost", "toy_pair",
 ]

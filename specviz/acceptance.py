@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import torch
 
+from .algorithms.sd import to_target_width
 from .algorithms.slrs import psi_lattices
-from .sampling import probabilities
+from .algorithms.tli import onto_target_ids
+from .sampling import probabilities, restricted
 
 RULES = ("sd", "union", "tli", "slrs")
 
@@ -34,11 +36,13 @@ def proposal_law(pair, prompt: str, rule: str, temperature: float = 1.0) -> torc
     if rule == "sd":
         if not pair.same_vocabulary:
             raise ValueError("'sd' needs one shared vocabulary; use 'union' or 'tli' here.")
-        return torch.nn.functional.pad(q, (0, target.vocab.size - q.shape[0]))[:target.vocab.size]
+        return to_target_width(q, target.vocab.size)
     target_of = pair.intersection.target_of
-    shared = torch.nonzero(target_of >= 0).squeeze(1)
-    law = torch.zeros(target.vocab.size).index_add_(0, target_of[shared], q[shared])
-    return law / law.sum() if rule == "tli" else law
+    if rule == "tli":  # q', as TLI draws from it
+        q = restricted(q, target_of >= 0)[0]
+        if q is None:  # no mass on shared tokens: TLI drafts nothing, so no law to compare with
+            return torch.full((target.vocab.size,), float("nan"))
+    return onto_target_ids(q[None], target_of, target.vocab.size)[0]
 
 
 def expected_acceptance(pair, prompt: str, rule: str, temperature: float = 1.0) -> float:
@@ -47,3 +51,28 @@ def expected_acceptance(pair, prompt: str, rule: str, temperature: float = 1.0) 
         raise ValueError("At temperature 0 acceptance is all or nothing: compare argmaxes instead.")
     p = probabilities(pair.target.logits(pair.target.prompt_ids(prompt), 1)[0], temperature).cpu()
     return float(torch.minimum(p, proposal_law(pair, prompt, rule, temperature)).sum())
+
+
+def first_position_rates(pair, prompt: str, temperature: float, max_tokens: int = 2000) -> dict:
+    """The exact chance that the first candidate after ``prompt`` is kept, rule by rule:
+
+    * ``tli``: sum min(p, q') with q' the drafter's law restricted to the shared tokens;
+    * ``slrs``: sum min(p, psi), rejection sampling from psi (SLRS);
+    * ``exact_match``: sum p psi, the same proposal kept only when it equals the target's own draw
+      (SLEM's rule; SLEM's own first candidate is the first target token of its re-tokenized
+      draft, which is psi's token when the draft is long enough to spell it).
+
+    psi is computed for the ``max_tokens`` most probable target tokens (all 262k would take
+    minutes); the rest of p, ``unresolved``, bounds the error: the true sums lie in
+    [value, value + unresolved].
+    """
+    target = pair.target
+    p = probabilities(target.logits(target.prompt_ids(prompt), 1)[0], temperature).cpu()
+    top = torch.argsort(p, descending=True)[:max_tokens].tolist()
+    lattices = psi_lattices(pair, prompt, top, temperature=temperature)
+    psi = torch.tensor([lattices[t].psi for t in top], dtype=p.dtype)
+    p_top = p[top]
+    return {"tli": expected_acceptance(pair, prompt, "tli", temperature),
+            "slrs": float(torch.minimum(p_top, psi).sum()),
+            "exact_match": float((p_top * psi).sum()),
+            "psi_mass": float(psi.sum()), "unresolved": max(0.0, 1.0 - float(p_top.sum()))}

@@ -186,8 +186,8 @@ def _prepare(args) -> int:
 
 def _generate(args) -> int:
     from .algorithms.loop import generate
-    from .bench import resolve_pair
     from .models.pair import set_threads
+    from .models.resolve import resolve_pair
     from .outputs import check_file
 
     if args.record:

@@ -15,14 +15,23 @@ own, so it yields 1 + a + a^2 + ... + a^k = (1 - a^(k+1)) / (1 - a) tokens, for 
 of time. Plain decoding yields 1 token per step, so the speedup is the ratio of the two rates.
 
 The functions take plain numbers (and ``Stats`` / ``Trace`` objects where they read measurements),
-so a benchmark can import them without anything else from specviz.
+so a benchmark can import them without anything else from specviz. Its inputs measured on a machine,
+``PassCosts``, price each forward pass of a benchmark run (``counted_seconds``) and, with the
+measured acceptance alone, predict its time per token (``analytic_prediction``).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models.base import LanguageModel
+    from .models.pair import ModelPair
+    from .prompts import Prompt
 
 
 def _check(a: float, k: float) -> None:
@@ -153,3 +162,143 @@ class SpeedupPoint:
     def predicted(self) -> float:
         """The cost model's speedup for this point's own a, k, c and v."""
         return predicted_speedup(self.acceptance, self.lookahead, self.cost_ratio, self.verify_cost)
+
+
+# -- measured on the machine: seconds per forward pass ---------------------------------------------
+
+@dataclass
+class PassCosts:
+    """Seconds per forward pass, measured on the benchmark's own prompts at one thread count.
+
+    ``target[n-1]`` and ``drafter[n-1]``: a pass over ``n`` new positions after a real context (the
+    prompt plus half the output length). ``prefill[key]``: each prompt's own first pass (seconds)
+    and its length (tokens), for each model.
+    """
+
+    threads: int
+    target: list[float]
+    drafter: list[float]
+    prefill: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def target_pass(self, n: float) -> float:
+        return pass_cost(self.target, n)
+
+    def drafter_pass(self, n: float) -> float:
+        return pass_cost(self.drafter, n)
+
+    @property
+    def c(self) -> float | None:
+        """Drafter step over target step, one position each: the paper's cost coefficient."""
+        return self.drafter[0] / self.target[0] if self.drafter else None
+
+    def verify_cost(self, n: float) -> float:
+        """A target pass over ``n`` positions, in target steps (about 1 on a GPU, more on a CPU)."""
+        return self.target_pass(n) / self.target[0]
+
+    @classmethod
+    def mean(cls, parts: Sequence[PassCosts]) -> PassCosts:
+        """Several measurements averaged: curves point by point, prefills prompt by prompt."""
+        curve = lambda name: [statistics.fmean(col) for col in  # noqa: E731
+                              zip(*(getattr(p, name) for p in parts), strict=True)]
+        keys = dict.fromkeys(k for p in parts for k in p.prefill)
+        prefill = {k: {f: statistics.fmean(p.prefill[k][f] for p in parts if k in p.prefill)
+                       for f in next(p.prefill[k] for p in parts if k in p.prefill)} for k in keys}
+        return cls(parts[0].threads, curve("target"), curve("drafter"), prefill)
+
+
+def measure_pass_costs(pair: ModelPair, prompt: Prompt, max_positions: int, context_tokens: int,
+                       repeats: int = 5) -> PassCosts:
+    """Time each model's prefill of ``prompt``, then its forward pass over 1..``max_positions`` new
+    positions after the prompt plus ``context_tokens`` more (the middle of a run): median of
+    ``repeats``, because the first pass after a change of shape is often slow."""
+    import torch
+
+    curves: dict[str, list[float]] = {"target": [], "drafter": []}
+    prefill: dict[str, float] = {}
+    for role, model in (("target", pair.target), ("drafter", pair.drafter)):
+        if model is None:
+            continue
+        ids = model.prompt_ids(prompt.text)
+        prefill |= {f"{role}_tokens": len(ids),
+                    f"{role}_seconds": _pass_seconds(model, ids, len(ids), fresh=True)}
+        context, extra = ids + _filler(ids, context_tokens), _filler(ids, max_positions)
+        curves[role] = [statistics.median(_pass_seconds(model, context + extra[:n], n)
+                                          for _ in range(repeats))
+                        for n in range(1, max_positions + 1)]
+    return PassCosts(torch.get_num_threads(), curves["target"], curves["drafter"],
+                     {prompt.key: prefill})
+
+
+def _filler(ids: list[int], n: int) -> list[int]:
+    """``n`` ordinary tokens to stand for generated text (the prompt's own, cycled; BOS skipped)."""
+    body = ids[1:] or ids
+    return (body * (n // len(body) + 1))[:n]
+
+
+def _pass_seconds(model: LanguageModel, ids: list[int], n: int, fresh: bool = False) -> float:
+    """One forward pass over exactly the last ``n`` of ``ids``, timed by the model's own counter."""
+    if fresh:
+        model.reset()
+    before = model.counter.seconds
+    model.logits(ids, n)
+    return model.counter.seconds - before
+
+
+# -- predictions for a benchmark's runs (rows of ``bench``) ----------------------------------------
+
+def counted_seconds(row: dict, pc: PassCosts) -> float | None:
+    """Seconds a run should take if it were nothing but its forward passes, each priced at the
+    measured cost of its own number of positions (a mean would not do: on a CPU the cost jumps
+    between sizes). Each model's first pass is the prompt's prefill, measured for that prompt.
+    A drafter without a forward pass to price (prompt lookup, n-gram) adds its own measured time."""
+    pre = pc.prefill.get(f"{row['prompt_set']}/{row['prompt_index']}")
+    if pre is None or row.get("target_pass_sizes") is None:
+        return None
+    total = 0.0
+    for role, price in (("target", pc.target_pass), ("drafter", pc.drafter_pass)):
+        sizes = row[f"{role}_pass_sizes"]
+        if sizes:
+            total += pre[f"{role}_seconds"] + sum(price(n) for n in sizes[1:])
+        elif sizes is None:
+            total += row.get(f"{role}_seconds") or 0.0
+    return total
+
+
+PREDICTIONS = ("predicted_tokens_per_iteration", "predicted_seconds_per_token", "predicted_gap",
+               "ideal_speedup")
+
+
+def analytic_prediction(s: dict, runs: list[dict], pc: PassCosts, drafts: bool) -> dict:
+    """Time per token predicted from the measured acceptance ``a`` alone: the paper's cost model,
+    with the verify pass priced as measured on this machine rather than as one target step.
+
+    ``s``: one setting's summary; ``runs``: its rows; ``drafts``: False for plain decoding, which
+    is one target pass per token after the prefill. An iteration drafts (d drafter passes),
+    verifies m candidates (one target pass over m + 1 positions) and yields E(a, m) tokens; a run
+    adds each model's prefill. m varies from one iteration to the next (prompt lookup proposes 0 or
+    a full copy), so tokens per iteration and the verify pass's price are averaged over the
+    measured counts m_i, not taken at their mean.
+    """
+    keys = [f"{r['prompt_set']}/{r['prompt_index']}" for r in runs]
+    if (s["impl"] != "specviz" or not s["new_tokens"] or any(k not in pc.prefill for k in keys)
+            or any(r.get("candidate_counts") is None for r in runs)):
+        return dict.fromkeys(PREDICTIONS)
+    n = s["new_tokens"] / s["runs"]
+    seconds = statistics.fmean(pc.prefill[k]["target_seconds"] for k in keys)
+    if not drafts:
+        expected, ideal = 1.0, None
+        seconds += (n - 1) * pc.target_pass(1)
+    else:
+        a = s["acceptance"] or 0.0
+        counts = [c for r in runs for c in r["candidate_counts"]]
+        drafting = s["drafter_passes_per_iteration"] * pc.drafter_pass(1)
+        expected = expected_tokens_over_iterations(a, counts)
+        iterations = n / expected
+        verify = statistics.fmean(pc.target_pass(c + 1) for c in counts)
+        seconds += statistics.fmean(pc.prefill[k]["drafter_seconds"] for k in keys)
+        seconds += (iterations - 1) * verify + iterations * drafting
+        ideal = expected * pc.target_pass(1) / (drafting + verify)  # tokens per target step
+    return {"predicted_tokens_per_iteration": expected,
+            "predicted_seconds_per_token": seconds / n,
+            "predicted_gap": s["seconds_per_token"] / (seconds / n) - 1,
+            "ideal_speedup": ideal}

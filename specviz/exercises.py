@@ -20,27 +20,30 @@ from dataclasses import dataclass
 
 from .algorithms.slrs import psi_lattice
 from .models.toy import EOS, shared_toy_pair, toy_pair
+from .tables import Column, format_table
 from .trace import Lattice
+from .viz.style import show_token
 from .vocab import Vocabulary
+
 
 def next_token_laws(pair, previous: str) -> tuple[dict[str, float], dict[str, float]]:
     """For a toy pair: the target's and the drafter's next-token tables after ``previous``."""
     return dict(pair.target.table.get(previous, {})), dict(pair.drafter.table.get(previous, {}))
 
 
-_VISIBLE = str.maketrans({" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"})
-
-
 def visible(texts: Sequence[str]) -> str:
-    """Tokens side by side, with spaces as '\u2423', newlines as '\u21b5' and tabs as '\u21e5' (as the
-    figures show them), separated by '|', so that whitespace tokens can be counted."""
-    return " | ".join(t.translate(_VISIBLE) for t in texts)
+    """Tokens side by side as the figures show them (``viz.style.show_token``: spaces as '\u2423',
+    newlines as '\u21b5', ...), separated by '|', so that whitespace tokens can be counted."""
+    return " | ".join(show_token(t) for t in texts)
 
 
 # -- by-hand tables --------------------------------------------------------------------------------
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}f}"
+def _table(rows: list[dict], columns: Sequence[Column]) -> str:
+    """``format_table`` with the first column, the row labels, flush left, as text is read."""
+    key, header, _ = columns[0]
+    width = max([len(header), *(len(row[key]) for row in rows)])
+    return format_table(rows, [(key, header.ljust(width), f"<{width}"), *columns[1:]])
 
 
 def rejection_table(p: Mapping[str, float], q: Mapping[str, float], proposal: str = "q") -> str:
@@ -55,35 +58,30 @@ def rejection_table(p: Mapping[str, float], q: Mapping[str, float], proposal: st
     total_left = sum(left.values())
     residual = {t: left[t] / total_left if total_left > 0 else 0.0 for t in tokens}
     out = {t: overlap[t] + reject * residual[t] for t in tokens}
-    head = ["token", "p", proposal, f"min(p,{proposal})", f"max(0,p-{proposal})", "residual",
-            "P(output)"]
-    rows = [[repr(t), _fmt(p.get(t, 0.0)), _fmt(q.get(t, 0.0)), _fmt(overlap[t]), _fmt(left[t]),
-             _fmt(residual[t]), _fmt(out[t])] for t in tokens]
-    rows.append(["total", _fmt(sum(p.values())), _fmt(sum(q.values())), _fmt(accept),
-                 _fmt(reject), _fmt(sum(residual.values())), _fmt(sum(out.values()))])
-    return _table(head, rows) + (f"\nP(accept) = sum of min(p,{proposal}) = {accept:.3f};  "
-                                 f"P(reject) = {reject:.3f}")
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+    columns = [("token", "token", "s"), ("p", "p", ".3f"), ("q", proposal, ".3f"),
+               ("overlap", f"min(p,{proposal})", ".3f"), ("left", f"max(0,p-{proposal})", ".3f"),
+               ("residual", "residual", ".3f"), ("out", "P(output)", ".3f")]
+    rows = [{"token": repr(t), "p": p.get(t, 0.0), "q": q.get(t, 0.0), "overlap": overlap[t],
+             "left": left[t], "residual": residual[t], "out": out[t]} for t in tokens]
+    rows.append({"token": "total", "p": sum(p.values()), "q": sum(q.values()), "overlap": accept,
+                 "left": reject, "residual": sum(residual.values()), "out": sum(out.values())})
+    return _table(rows, columns) + (f"\nP(accept) = sum of min(p,{proposal}) = {accept:.3f};  "
+                                    f"P(reject) = {reject:.3f}")
 
 
 # -- psi, path by path -----------------------------------------------------------------------------
 
 def psi_table(lattice: Lattice) -> str:
-    """Every path of a ``psi_lattice`` (from ``specviz.algorithms.slrs``): its tokens, the drafter's probability of each step, the
-    stop factor and the path's share of psi; psi is the last line."""
-    rows = []
-    for path, stop in zip(lattice.paths, lattice.stop_factor):
-        steps = " x ".join(f"{x:.3g}" for x in path.probs)
-        rows.append([" + ".join(repr(t) for t in path.texts), steps, f"{stop:.3g}",
-                     f"{path.prob:.4f}"])
-    rows.append([f"psi({lattice.target_text!r})", "", "", f"{lattice.psi:.4f}"])
-    return _table(["drafter path", "q along the path", "stop", "probability"], rows)
+    """Every path of a ``psi_lattice`` (from ``specviz.algorithms.slrs``): its tokens, the
+    drafter's probability of each step, the stop factor and the path's share of psi; psi is the
+    last line."""
+    rows = [{"path": " + ".join(repr(t) for t in path.texts),
+             "steps": " x ".join(f"{x:.3g}" for x in path.probs), "stop": f"{stop:.3g}",
+             "prob": path.prob} for path, stop in zip(lattice.paths, lattice.stop_factor)]
+    rows.append({"path": f"psi({lattice.target_text!r})", "steps": "", "stop": "",
+                 "prob": lattice.psi})
+    return _table(rows, [("path", "drafter path", "s"), ("steps", "q along the path", "s"),
+                         ("stop", "stop", "s"), ("prob", "probability", ".4f")])
 
 
 # -- the cost of psi -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import torch
 from .models.hf import HFModel
 from .models.pair import ModelPair
 from .models.prompt_lookup import PromptLookup
+from .trace import Stats
 
 
 @dataclass
@@ -62,6 +63,17 @@ class HFRun:
     target: PassLog
     drafter: PassLog
     finish_reason: str
+
+    @property
+    def stats(self) -> Stats:
+        """The counts specviz's own runs report, as far as HF shows them: each target pass is one
+        iteration; drafts, acceptance and phases stay hidden inside ``generate`` (zero here)."""
+        return Stats(new_tokens=len(self.token_ids), iterations=self.target.passes,
+                     target_forward_passes=self.target.passes,
+                     drafter_forward_passes=self.drafter.passes, seconds=self.seconds,
+                     time_to_first_token=self.time_to_first_token,
+                     target_seconds=self.target.seconds, drafter_seconds=self.drafter.seconds,
+                     finish_reason=self.finish_reason)
 
 
 def hf_runs(pair: ModelPair) -> bool:

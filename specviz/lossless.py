@@ -310,7 +310,7 @@ class UnnormalisedTLI(TLI):
 
     def translate(self, run, draft):
         cand = super().translate(run, draft)
-        masses = torch.tensor(draft.info["intersection_mass"][:len(cand.tokens)],
+        masses = torch.tensor(draft.intersection_mass[:len(cand.tokens)],
                               device=cand.proposal.device if cand.proposal is not None else None)
         if cand.tokens:
             cand.proposal = cand.proposal * masses[:, None]

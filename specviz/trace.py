@@ -64,7 +64,7 @@ class DraftEvent(Event):
     ``after[i]``: the index of the draw that ``tokens[i]`` was drawn right after (-1: the drafter's
     context alone); ``i - 1`` for a plain draft, but SLRS draws several tokens after one context.
     ``healed`` (SLEM): whitespace that ended the drafter's context, backed off so that the first
-    drafted token spells it again (``algorithms.base.healable_tail``); ``text`` then starts with it.
+    drafted token spells it again (``algorithms.slem.healable_tail``); ``text`` then starts with it.
     ``copied_from[i]`` (prompt lookup): the offset, in bytes of the drafter context (prompt and
     output so far, UTF-8), of the byte that ``tokens[i]`` copied; stop reason "no-match" when the
     context's last n-gram had no earlier occurrence.
@@ -235,6 +235,20 @@ class Iteration:
         return next((e for e in self.events if e.phase == phase), None)
 
 
+class _Ratio:
+    """A read-only attribute of ``Stats``: one of its numbers over another, 0 while the second is 0
+    (a run that has not begun)."""
+
+    def __init__(self, part: str, whole: str, doc: str) -> None:
+        self.part, self.whole, self.__doc__ = part, whole, doc
+
+    def __get__(self, stats: Stats | None, owner: type) -> float:
+        if stats is None:
+            return self
+        whole = getattr(stats, self.whole)
+        return getattr(stats, self.part) / whole if whole else 0.0
+
+
 @dataclass
 class Stats:
     """Counts and timings of one run. Cheap to collect, so they are kept even when tracing is off.
@@ -263,36 +277,19 @@ class Stats:
     drafter_seconds: float = 0.0
     finish_reason: str = ""
 
-    @property
-    def acceptance(self) -> float:
-        """a: accepted / judged, the per-position acceptance of the cost model."""
-        return self.accepted / self.judged if self.judged else 0.0
-
-    @property
-    def kept_share(self) -> float:
-        """accepted / proposed: the share of all proposed candidates that ended up in the output."""
-        return self.accepted / self.proposed if self.proposed else 0.0
-
-    @property
-    def mean_accepted_per_iteration(self) -> float:
-        return self.accepted / self.iterations if self.iterations else 0.0
-
-    @property
-    def tokens_per_iteration(self) -> float:
-        """New tokens per target forward pass of the loop: accepted drafts plus the target's own."""
-        return self.new_tokens / self.iterations if self.iterations else 0.0
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.new_tokens / self.seconds if self.seconds else 0.0
+    acceptance = _Ratio("accepted", "judged", "a: the per-position acceptance of the cost model.")
+    kept_share = _Ratio("accepted", "proposed",
+                        "The share of all proposed candidates that ended up in the output.")
+    mean_accepted_per_iteration = _Ratio("accepted", "iterations", "Kept candidates per iteration.")
+    tokens_per_iteration = _Ratio("new_tokens", "iterations", "New tokens per target forward pass "
+                                  "of the loop: accepted drafts plus the target's own.")
+    tokens_per_second = _Ratio("new_tokens", "seconds", "New tokens per second of the whole run.")
+    overhead_share = _Ratio("overhead_seconds", "seconds", "The share of the run's time spent "
+                            "outside the models' forward passes.")
 
     @property
     def overhead_seconds(self) -> float:
         return max(0.0, self.seconds - self.target_seconds - self.drafter_seconds)
-
-    @property
-    def overhead_share(self) -> float:
-        return self.overhead_seconds / self.seconds if self.seconds else 0.0
 
     def __str__(self) -> str:
         return (

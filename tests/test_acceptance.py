@@ -46,3 +46,14 @@ def test_rules_are_checked():
         proposal_law(sv.toy_pair(), "the", "medusa")
     with pytest.raises(ValueError, match="shared vocabulary"):
         proposal_law(sv.toy_pair(), "the", "sd")
+
+
+def test_a_drafter_with_no_shared_mass_has_no_tli_law():
+    """Prompt lookup that finds nothing to copy puts all of q on its no-match symbol, which no target
+    token spells: TLI drafts nothing there, so its first-position rate is undefined (NaN), not an
+    error (the benchmark prints it as such)."""
+    import math
+
+    pair = tiny("spm-vs-bpe").with_drafter(sv.PromptLookup())
+    assert math.isnan(expected_acceptance(pair, "The rain", "tli"))
+    assert expected_acceptance(pair, "The rain", "union") == 0.0

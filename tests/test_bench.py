@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import csv
-import itertools
 import json
-import math
 import re
-import statistics
 
 import pytest
 import torch
 
 import specviz as sv
-from specviz import costmodel
-from specviz.bench import (PROMPT_SETS, ROW_COLUMNS, SUMMARY_COLUMNS, PassCosts,
-                           _analytic_prediction, bench, compare_with_hf, load_prompts, prompt_sets)
+from specviz.bench import ROW_COLUMNS, bench
 from specviz.cli import main
 from specviz.huggingface import hf_algorithm, hf_generate
 from specviz.models.tiny import tiny_pair
+from specviz.prompts import PROMPT_SETS, load_prompts, prompt_sets
+from specviz.summaries import SUMMARY_COLUMNS, compare_with_hf
+from specviz.tables import columns, format_table
 from specviz.trace import Trace
 
 MAX_NEW = 10
@@ -115,11 +113,27 @@ def test_every_metric_present_and_consistent(result):
             assert r["drafted"] >= 0
             assert sum(r[f"{p}_seconds"] for p in sv.PHASES) <= r["seconds"] + 1e-6
             assert r["predicted_seconds"] > 0
+        else:  # Hugging Face shows no drafts, acceptance or phases: empty, not zero
+            assert all(r[c] is None for c in ("drafted", "judged", "acceptance", "kept_share",
+                                              "draft_seconds", "verify_seconds"))
+        assert r["tokens_per_iteration"] == pytest.approx(r["new_tokens"] / r["iterations"])
         if r["algorithm"] == "autoregressive":
             assert r["speedup"] == pytest.approx(1.0)
             assert r["drafter_passes"] == 0
         else:
             assert r["drafter_passes_per_token"] > 0
+
+
+def test_tables_are_written_compactly_and_print_aligned():
+    spec = columns("lookahead=k:d; acceptance=a, judged:.2f;\n same=same text:b; gap=gap :+.1%")
+    assert spec == (("lookahead", "k", "d"), ("acceptance", "a, judged", ".2f"),
+                    ("same", "same text", "b"), ("gap", "gap ", "+.1%"))
+    rows = [{"lookahead": 3, "acceptance": 0.5, "same": False, "gap": 0.25}, {"lookahead": 12}]
+    assert format_table(rows, spec).splitlines() == [
+        " k  a, judged  same text    gap ",
+        "--  ---------  ---------  ------",
+        " 3       0.50         NO  +25.0%",
+        "12          -          -       -"]
 
 
 def test_greedy_runs_reproduce_plain_decoding(result):
@@ -186,43 +200,6 @@ def test_repeats_sample_with_their_own_seeds(pair):
                       if r["impl"] == impl and r["algorithm"] == "tli")
         assert [(repeat, seed) for repeat, seed, _ in runs] == [(0, 5), (1, 6), (2, 7)]
         assert len({ids for _, _, ids in runs}) > 1  # different continuations, not one timed thrice
-
-
-def test_pass_cost_interpolation():
-    pc = PassCosts(threads=1, target=[1.0, 2.0, 4.0], drafter=[0.5, 0.6, 0.7])
-    assert pc.target_pass(1) == 1.0 and pc.target_pass(2.5) == 3.0
-    assert pc.target_pass(4) == 5.5  # extrapolated with the curve's mean slope (costmodel.pass_cost)
-    assert pc.c == 0.5 and pc.verify_cost(3) == 4.0
-
-
-def exact_tokens_per_iteration(a: float, m: int) -> float:
-    """Every accept/reject pattern of m candidates, each kept with probability a: the kept prefix
-    plus the target's own token, weighted by the pattern's probability."""
-    total = 0.0
-    for verdicts in itertools.product([True, False], repeat=m):
-        kept = next((i for i, ok in enumerate(verdicts) if not ok), m)
-        total += math.prod(a if ok else 1 - a for ok in verdicts) * (kept + 1)
-    return total
-
-
-def test_the_prediction_uses_each_iterations_candidates_not_their_mean():
-    """Prompt lookup proposes 0 candidates (no match) or a full copy; E(a, m) is concave in m, so
-    E(a, mean m) over-predicts. The benchmark must average E(a, m_i) over the measured m_i."""
-    a, counts = 0.6, [0, 0, 5, 5]
-    exact = statistics.fmean(exact_tokens_per_iteration(a, m) for m in counts)
-    assert costmodel.expected_tokens_over_iterations(a, counts) == pytest.approx(exact)
-    assert costmodel.expected_tokens_per_iteration(a, 2.5) > exact + 0.3  # the mean-based answer
-
-    pc = PassCosts(threads=1, target=[1.0] * 6, drafter=[],
-                   prefill={"copy/0": {"target_seconds": 1.0, "drafter_seconds": 0.0}})
-    s = {"impl": "specviz", "algorithm": "slem", "new_tokens": 40, "runs": 1, "acceptance": a,
-         "candidates_per_iteration": 2.5, "drafter_passes_per_iteration": 1.0,
-         "seconds_per_token": 1.0}
-    run = {"prompt_set": "copy", "prompt_index": 0, "candidate_counts": counts}
-    got = _analytic_prediction(s, [run], pc)
-    assert got["predicted_tokens_per_iteration"] == pytest.approx(exact)
-    # 1 s of prefill, then one 1-second pass per iteration (a flat cost curve, a free drafter)
-    assert got["predicted_seconds_per_token"] == pytest.approx((1 + (40 / exact - 1)) / 40)
 
 
 def test_hf_side_by_side_agrees_under_greedy(pair):

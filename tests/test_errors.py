@@ -258,7 +258,7 @@ def test_bench_results_folder_never_mixes_two_runs(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the report is being written
 
-    monkeypatch.setattr(bench_module, "write_report", interrupted)
+    monkeypatch.setattr(importlib.import_module("specviz.viz.report"), "write_report", interrupted)
     result.config["seed"] = 99  # a different run
     with pytest.raises(KeyboardInterrupt):
         result.save(out)

@@ -29,6 +29,15 @@ def test_rejection_table_reproduces_p():
     assert "P(accept) = sum of min(p,q) = 0.750" in text
 
 
+def test_tables_put_labels_flush_left_and_numbers_flush_right():
+    lines = ex.rejection_table({"a": 0.5, "bb": 0.5}, {"a": 1.0}).splitlines()
+    assert lines[0].startswith("token  ") and lines[0].endswith("  P(output)")
+    assert [line[:7] for line in lines[2:5]] == ["'a'    ", "'bb'   ", "total  "]
+    lattice = ex.psi_lattice(sv.toy_pair(), "the", " rain")
+    last = ex.psi_table(lattice).splitlines()[-1]
+    assert last.startswith("psi(' rain')  ") and last.endswith(f"{lattice.psi:.4f}")
+
+
 def test_rejection_table_when_proposal_covers_p():
     text = ex.rejection_table({"a": 1.0}, {"a": 1.0})
     assert "P(reject) = 0.000" in text

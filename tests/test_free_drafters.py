@@ -84,7 +84,7 @@ def test_prompt_lookup_copies_from_the_earliest_longest_match():
 def test_a_copied_draft_is_the_byte_law_applied_byte_after_byte(text):
     """SLEM's one-shot copy must equal the per-byte point-mass law TLI and SLRS draw from."""
     lookup = sv.PromptLookup()
-    run = type("Run", (), {"drafter_ids": list(text.encode())})()
+    run = type("Run", (), {"drafter_ids": list(text.encode()), "iteration": 0})()
     draft = lookup.draft_continuation(run, 3)
     data = list(text.encode())
     stepped = []

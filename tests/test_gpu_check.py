@@ -10,7 +10,7 @@ import torch
 
 import specviz as sv
 from specviz import costmodel
-from specviz.bench import resolve_pair
+from specviz.models.resolve import resolve_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 

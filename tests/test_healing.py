@@ -1,7 +1,7 @@
 """Token healing in SLEM's drafter: it changes what is proposed, never what is output.
 
 A drafter context that ends in whitespace is backed off by one token and the first drafted token
-must spell that whitespace again (``specviz.algorithms.base.healable_tail``). These tests check the
+must spell that whitespace again (``specviz.algorithms.slem.healable_tail``). These tests check the
 rule itself, that the drafter's context always spells exactly the committed text, and that output
 is unchanged.
 """
@@ -12,7 +12,7 @@ import pytest
 from conftest import CROSS_PAIRS, Wrapped, tiny
 
 import specviz as sv
-from specviz.algorithms.base import healable_tail
+from specviz.algorithms.slem import healable_tail
 from specviz.models.base import LanguageModel
 
 PROMPTS = ["def area(r):\n    ", "line one\n", "two spaces  ", "The rain\n\n", "x =\t", "The rain"]

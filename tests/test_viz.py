@@ -20,7 +20,8 @@ from specviz.viz import (Stepper, distribution_figure, explore, save_html, speed
 from specviz.viz.explain import explain
 from specviz.viz.fates import FATES, positions, trace_fates
 from specviz.viz.strip import HIGHLIGHT, iteration_outline
-from specviz.viz.style import show_prob, show_token, token_label
+from specviz.viz.style import (GREEN, GREY, ORANGE, PURPLE, SKY_BLUE, YELLOW, algorithm_colour,
+                                show_prob, show_token, token_label)
 from specviz.viz.translation import label_bytes
 
 torch.set_num_threads(1)
@@ -73,6 +74,19 @@ def test_whitespace_is_visible():
     assert show_token(" a\n\tb\x18") == "␣a↵⇥b␘"
     assert token_label("<eos>") == "&lt;eos&gt;"
     assert show_token("") == "∅"
+
+
+def test_algorithm_colours_follow_the_registry():
+    from specviz import algorithms
+
+    assert [algorithm_colour(name) for name in algorithms.ALGORITHMS] == \
+        [GREY, SKY_BLUE, ORANGE, PURPLE, GREEN]
+    algorithms.register(type("Sixth", (sv.SD,), {"name": "sixth"}))
+    try:
+        assert algorithm_colour("sixth") == YELLOW  # registered later: the next colour, unasked
+    finally:
+        algorithms.unregister("sixth")
+    assert algorithm_colour("sixth") == GREY  # a name this version does not know
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -263,6 +277,8 @@ def test_speedup_figure_and_cost_model():
                    "cost_ratio": 0.2, "verify_cost": 1.5})
     fig = speedup_figure(points, lookaheads=range(1, 6), verify_cost=lambda k: 1 + 0.1 * k)
     measured, model, tli_measured, tli_model, baseline = fig.data
+    assert measured.marker.color == model.line.color == ORANGE
+    assert tli_measured.marker.color == tli_model.line.color == PURPLE
     assert list(measured.y) == [1.1, 1.2, 1.4] and list(tli_measured.x) == [3]
     assert list(model.x) == [1, 2, 3, 4, 5]
     for k, y in zip(model.x, model.y):

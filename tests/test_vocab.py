@@ -6,10 +6,11 @@ import pytest
 from conftest import tiny
 
 from specviz.models.hf import hf_vocabulary
+from specviz.models.hf_vocab import vocabulary_from_hf
 from specviz.models.tiny import (bytelevel_bpe_tokenizer, char_tokenizer, corpus_text,
                                  sentencepiece_tokenizer)
 from specviz.models.toy import ToyLM, TARGET_TABLE
-from specviz.vocab import VocabularyError, intersect, vocabulary_from_hf
+from specviz.vocab import VocabularyError, intersect
 
 TRICKY = ["Hello world", " leading", "trailing ", "  two\n\nlines\n", "1234567 + 89 = ?",
           "Wow!!! ...?!", "café crème brûlée", "中文 text", "emoji 🌈🙂🚀", "\ttab", "x" * 40]

@@ -20,7 +20,7 @@ class Autoregressive(Algorithm):
         return {}
 
     def draft(self, run: Decoding) -> Draft:
-        return Draft([], DraftEvent(iteration=0, stop_reason="no drafter"))
+        return Draft([], DraftEvent(iteration=run.iteration, stop_reason="no drafter"))
 
     def translate(self, run: Decoding, draft: Draft) -> Candidates:
-        return Candidates([], TranslateEvent(iteration=0))
+        return Candidates([], TranslateEvent(iteration=run.iteration))

@@ -1,13 +1,17 @@
 """What every algorithm plugs into: the state of one decoding run, and the ``Algorithm`` interface.
 
-An algorithm is two methods, mirroring Hugging Face's candidate generators:
+An algorithm owns its whole iteration; the loop in ``loop.py`` only times, records and calls:
 
 * ``draft(run)``: ask the drafter for tokens, in the drafter's vocabulary;
 * ``translate(run, draft)``: turn them into candidate *target* tokens, with the probability the
-  proposal law gave each (rejection-sampling algorithms need it; SLEM does not).
+  proposal law gave each (rejection-sampling algorithms need it; SLEM does not);
+* ``verify(run, cand, p, scores)``: judge them with one of the rules of ``rules.py`` (exact match
+  at temperature 0, rejection sampling otherwise; SLEM always matches exactly);
+* ``catch_up(run, draft, cand, committed)``: after acceptance, make the drafter's context spell the
+  committed text again (Hugging Face's ``update_candidate_strategy``).
 
-Verification is shared (``rules.py``): exact match for SLEM and for every algorithm at temperature 0,
-rejection sampling for SD, TLI and SLRS at temperature > 0. The loop in ``loop.py`` runs it all.
+Each algorithm may carry what it needs from one phase to the next in its own ``Draft`` and
+``Candidates`` subclasses (TLI's intersection masses, SLRS's drafter tree, SLEM's healed text).
 """
 
 from __future__ import annotations
@@ -17,30 +21,27 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..sampling import (Draws, TargetSettings, probabilities, residual, restricted, sample,
-                        top_k)
+from ..sampling import Draws, TargetSettings, probabilities, residual, restricted, sample, top_k
 from ..trace import DraftEvent, TokenProb, TranslateEvent
+from .rules import Verdict, exact_match, rejection_sampling
 
 if TYPE_CHECKING:
     from ..models.pair import ModelPair
-    from ..vocab import Vocabulary
 
 
 @dataclass
 class Draft:
     """The drafter's tokens, the law each was drawn from (``[V_drafter]`` each), and the event.
 
-    ``healed``: the spelling of the drafter context's last token when drafting backed it off (token
-    healing): the tokens then spell ``healed`` first and the new text after it.
     ``max_candidates``: a drafter that copied more text than it proposes (prompt lookup, see
     ``LanguageModel.draft_continuation``) caps the candidate target tokens made from it.
+    Algorithms that carry more to later phases subclass it (``SLEMDraft``, ``TLIDraft``,
+    ``SLRSDraft``).
     """
 
     tokens: list[int]
     event: DraftEvent
     laws: list[torch.Tensor] = field(default_factory=list)
-    info: dict = field(default_factory=dict)  # algorithm-specific extras (TLI: intersection mass)
-    healed: bytes = b""
     max_candidates: int | None = None
 
     @property
@@ -58,6 +59,7 @@ class Candidates:
     ``law_after_last``: SLRS stopped on a draft that is no target token; the position after the last
     candidate then takes a residual draw instead of a plain bonus sample.
     ``drafter_path``: the drafter tokens behind the candidates, reused when the drafter catches up.
+    Algorithms that carry more to their verify phase subclass it (``SLRSCandidates``).
     """
 
     tokens: list[int]
@@ -66,7 +68,6 @@ class Candidates:
     proposal_probs: list[float] = field(default_factory=list)
     proposal: torch.Tensor | None = None
     law_after_last: bool = False
-    info: dict = field(default_factory=dict)  # algorithm-specific extras (SLRS: its drafter tree)
 
 
 class Decoding:
@@ -74,6 +75,8 @@ class Decoding:
 
     ``target_ids`` is the committed sequence (prompt + output, in target tokens; never rewritten).
     ``drafter_ids`` spells the same text in drafter tokens; it may be rewritten at its tail.
+    ``iteration``: the index of the iteration under way (set by the loop), which every event
+    made in it records.
     """
 
     def __init__(self, pair: ModelPair, prompt: str, *, max_new_tokens: int, temperature: float,
@@ -94,6 +97,7 @@ class Decoding:
         self.target_ids = self.target.prompt_ids(prompt)
         self.prompt_len = len(self.target_ids)
         self.drafter_ids = self.drafter.prompt_ids(prompt) if self.drafter is not None else []
+        self.iteration = 0
 
     @property
     def generated(self) -> list[int]:
@@ -161,7 +165,8 @@ class Decoding:
 
 
 class Algorithm:
-    """Base of all decoding algorithms. Subclasses set ``name`` and implement draft and translate.
+    """Base of all decoding algorithms. Subclasses set ``name`` and implement draft and translate;
+    they may override how candidates are verified and how the drafter catches up.
 
     ``lookahead`` is how many tokens the drafter proposes per iteration (SLRS: target tokens).
     """
@@ -203,6 +208,15 @@ class Algorithm:
     def translate(self, run: Decoding, draft: Draft) -> Candidates:
         raise NotImplementedError
 
+    def verify(self, run: Decoding, cand: Candidates, p: torch.Tensor,
+               scores: torch.Tensor) -> Verdict:
+        """Judge the candidates with the target's ``p`` and processed logits ``scores`` (both
+        ``[m + 1, V_target]``): exact match when greedy (the argmax decides), rejection sampling
+        with the proposal law otherwise."""
+        if run.greedy:
+            return exact_match(run, cand, p, scores)
+        return rejection_sampling(run, self, cand, p)
+
     def residual_token(self, run: Decoding, cand: Candidates, position: int,
                        p: torch.Tensor) -> tuple[int, float | None, list]:
         """After a rejection at ``position``: a token from norm(max(0, p - proposal)).
@@ -211,42 +225,58 @@ class Algorithm:
         token, u = run.choose(law, run.target_draws)
         return token, u, []
 
+    def catch_up(self, run: Decoding, draft: Draft, cand: Candidates, committed: list[int]) -> None:
+        """After acceptance: make the drafter's context spell the committed text again.
+
+        With one shared vocabulary the drafter simply takes the target's tokens. Otherwise it keeps
+        the drafted tokens the target confirmed and re-encodes the rest of the new text
+        (``respell``). SLEM extends this to take back what token healing backed off.
+        """
+        if run.pair.same_vocabulary:
+            run.drafter_ids = list(run.target_ids)
+        else:
+            run.drafter_ids = respell(run, run.drafter_ids, cand.drafter_path,
+                                      run.target.vocab.bytes_of(committed))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
 
 
-def healable_tail(vocab: Vocabulary, ids: list[int]) -> bytes:
-    """The spelling of the context's last token if drafting should re-spell it (token healing).
+def respell(run: Decoding, context: list[int], path: list[int], new: bytes) -> list[int]:
+    """``context`` followed by the text ``new``, in drafter tokens.
 
-    Byte-level BPE keeps whitespace whole at the *end* of a text ("\\n" + 8 spaces), but in running
-    text a newline joins the indentation after it and the last space joins the next word ("\\n" + 7
-    spaces, then " total"). A drafter context that ends in such a token is one the drafter rarely saw
-    in training, and its next guess suffers. Token healing backs that token off and lets the first
-    drafted token spell it again. A lone space is left alone: in running text it stands on its own
-    before digits, and the target committing it alone tells the drafter that a number follows.
+    It keeps the longest run of ``path`` (the drafter tokens drafted after ``context``) that spells
+    the start of ``new`` (their cache is already filled) and re-encodes the rest of ``new``, with a
+    look-behind, in the drafter's vocabulary.
     """
-    last = vocab.token_bytes[ids[-1]] if len(ids) > 1 else None
-    return last if last and last.isspace() and last != b" " else b""
+    kept, used = 0, 0
+    for token in path:
+        spelled = run.drafter.vocab.token_bytes[token]
+        if not spelled or new[used:used + len(spelled)] != spelled:
+            break
+        kept, used = kept + 1, used + len(spelled)
+    context = context + path[:kept]
+    cont = run.drafter.vocab.continue_ids(context, new[used:], run.lookbehind, rewrite=True)
+    return context[:cont.keep] + cont.ids
 
 
-def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False,
-                 limit: str = "lookahead") -> Draft:
+def draft_tokens(run: Decoding, n: int, restrict=None, limit: str = "lookahead",
+                 context: list[int] | None = None, first: torch.Tensor | None = None) -> Draft:
     """Let the drafter propose up to ``n`` tokens, one forward pass each; ``limit`` says why ``n``
     (``Algorithm.draft_limit``), the stop reason when all ``n`` are drawn.
 
     ``restrict(q) -> q'`` may change the law before drawing (TLI keeps only shared tokens); it
     returns ``None`` when no token may be drawn, which ends the draft. Drafting also ends at the
-    drafter's EOS. ``heal=True`` applies token healing (``healable_tail``): the first token is then
-    drawn from q renormalised over the tokens that start with the backed-off whitespace.
+    drafter's EOS. ``context`` replaces the drafter's context (default ``run.drafter_ids``);
+    ``first`` (ids ``[k]``) restricts the first token to those ids, with q renormalised over them
+    (SLEM's token healing uses both).
     """
     vocab = run.drafter.vocab
     room = run.drafter_room()
-    event = DraftEvent(iteration=0, stop_reason=limit if n <= room else "drafter-context")
-    context = run.drafter_ids
-    healed = healable_tail(vocab, context) if heal and n > 0 else b""
-    if healed:
-        context = context[:-1]
+    event = DraftEvent(iteration=run.iteration,
+                       stop_reason=limit if n <= room else "drafter-context")
+    context = run.drafter_ids if context is None else context
     tokens: list[int] = []
     laws: list[torch.Tensor] = []
     for step in range(min(n, room)):
@@ -254,8 +284,8 @@ def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False,
         if run.drafter.no_match_id is not None and float(q[run.drafter.no_match_id]) == 1.0:
             event.stop_reason = "no-match"  # prompt lookup found nothing to copy
             break
-        if healed and step == 0:
-            q, _ = restricted(q, vocab.ids_starting_with(healed))
+        if first is not None and step == 0:
+            q, _ = restricted(q, first)
         if q is not None and restrict is not None:
             q = restrict(q)
         if q is None:
@@ -268,6 +298,5 @@ def draft_tokens(run: Decoding, n: int, restrict=None, heal: bool = False,
         if token in vocab.eos_ids:
             event.stop_reason = "eos"
             break
-    healed = healed if tokens else b""
-    event.text, event.healed = vocab.text_of(tokens), healed.decode("utf-8", errors="replace")
-    return Draft(tokens, event, laws, healed=healed)
+    event.text = vocab.text_of(tokens)
+    return Draft(tokens, event, laws)

@@ -1,10 +1,13 @@
 """The one decoding loop every algorithm shares, with live hooks and a recorded trace.
 
     while not finished:
-        draft      the drafter proposes tokens in its own vocabulary
-        translate  they become candidate target tokens
-        verify     one target forward pass over all of them; the rule judges each position
-        accept     keep the passing prefix plus one token of the target's own; the drafter catches up
+        draft      algorithm.draft: the drafter proposes tokens in its own vocabulary
+        translate  algorithm.translate: they become candidate target tokens
+        verify     one target forward pass over all of them; algorithm.verify judges each position
+        accept     keep the passing prefix plus one token of the target's own;
+                   algorithm.catch_up brings the drafter's context up to date
+
+The loop itself only times the phases, records their events and calls the algorithm.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import torch
 
 from ..sampling import TargetSettings, seeded_streams
 from ..trace import AcceptEvent, Event, Iteration, Stats, Trace
-from .base import Algorithm, Candidates, Decoding, Draft
-from .rules import exact_match, rejection_sampling, settle
+from .base import Algorithm, Decoding
+from .rules import settle
 
 Hook = Callable[[Event], None]
 MIN_TEMPERATURE = 1.2e-38  # ~ the smallest normal float32: below it logits / T is not finite
@@ -77,11 +80,11 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-class _Runner:
+class _Recorder:
     """Holds one run's clock, trace and hooks, so that the loop below reads like the algorithm."""
 
-    def __init__(self, run: Decoding, algorithm: Algorithm, hooks: list[Hook], record: bool):
-        self.run, self.algorithm, self.hooks, self.record = run, algorithm, hooks, record
+    def __init__(self, run: Decoding, hooks: list[Hook], record: bool):
+        self.run, self.hooks, self.record = run, hooks, record
         self.stats = Stats()
         self.iterations: list[Iteration] = []
         self.current: Iteration | None = None
@@ -95,14 +98,16 @@ class _Runner:
         seconds = time.perf_counter() - began
         self.stats.phase_seconds[name] += seconds
         event = box[0]
-        event.iteration, event.seconds = self.current.index, seconds
+        event.seconds = seconds
         if self.record:
             self.current.events.append(event)
         for hook in self.hooks:  # each gets its own copy: editing it cannot change the trace
             hook(copy.deepcopy(event))
 
     def iteration(self) -> None:
+        """Start the next iteration; the events made in it record its index."""
         self.current = Iteration(index=self.stats.iterations)
+        self.run.iteration = self.current.index
         if self.record:
             self.iterations.append(self.current)
         self.stats.iterations += 1
@@ -135,46 +140,45 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
                    draft_draws=draft_draws, target_draws=target_draws, settings=settings)
     _check_context(run)
 
-    runner = _Runner(run, algo, _hook_list(hooks), record=trace_top_k is not None)
+    recorder = _Recorder(run, _hook_list(hooks), record=trace_top_k is not None)
     models = [m for m in (pair.target, pair.drafter) if m is not None]
     before = [(m.counter.passes, m.counter.seconds) for m in models]
     for m in models:
         m.reset()
     finished = None if run.remaining > 0 else "max_new_tokens"
     while finished is None:
-        runner.iteration()
+        recorder.iteration()
         if algo.needs_drafter:
-            with runner.phase("draft") as box:
+            with recorder.phase("draft") as box:
                 draft = algo.draft(run)
                 box.append(draft.event)
-            with runner.phase("translate") as box:
+            with recorder.phase("translate") as box:
                 cand = algo.translate(run, draft)
                 box.append(cand.event)
-            runner.stats.drafted += len(draft.tokens)
-            runner.stats.proposed += len(cand.tokens)
+            recorder.stats.drafted += len(draft.tokens)
+            recorder.stats.proposed += len(cand.tokens)
         else:
             draft = algo.draft(run)
             cand = algo.translate(run, draft)
-        with runner.phase("verify") as box:
+        with recorder.phase("verify") as box:
             ids = run.target_ids + cand.tokens
             scores = run.target_scores(run.target.logits(ids, len(cand.tokens) + 1), ids)
             p = run.target_probs(scores)
-            rule = exact_match if run.greedy or algo.name == "slem" else rejection_sampling
-            verdict = rule(run, cand, p, scores)
+            verdict = algo.verify(run, cand, p, scores)
             box.append(verdict.event)
-        with runner.phase("accept") as box:
-            runner.stats.judged += len(verdict.event.positions)
-            event = settle(run, algo, cand, verdict, p)
+        with recorder.phase("accept") as box:
+            recorder.stats.judged += len(verdict.event.positions)
+            event = settle(run, cand, verdict)
             finished = _commit(run, event)
             if finished is None and algo.needs_drafter:
-                _catch_up(run, draft, cand, event.committed)
-            runner.stats.accepted += event.accepted
+                algo.catch_up(run, draft, cand, event.committed)
+            recorder.stats.accepted += event.accepted
             box.append(event)
-        if runner.stats.iterations == 1:
-            runner.stats.time_to_first_token = time.perf_counter() - runner.began
+        if recorder.stats.iterations == 1:
+            recorder.stats.time_to_first_token = time.perf_counter() - recorder.began
 
-    stats = runner.stats
-    stats.seconds = time.perf_counter() - runner.began
+    stats = recorder.stats
+    stats.seconds = time.perf_counter() - recorder.began
     stats.new_tokens = len(run.generated)
     stats.finish_reason = finished
     target_work, *drafter_work = [(m.counter.passes - n, m.counter.seconds - s)
@@ -184,8 +188,8 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
         stats.drafter_forward_passes, stats.drafter_seconds = drafter_work[0]
     vocab = pair.target.vocab
     tokens = run.generated
-    trace = Trace(meta=_meta(pair, algo, run, prompt), prompt=prompt, iterations=runner.iterations,
-                  token_ids=tokens, token_texts=[vocab.describe(t) for t in tokens],
+    trace = Trace(meta=_meta(pair, algo, run, prompt), prompt=prompt,
+                  iterations=recorder.iterations, token_ids=tokens, token_texts=[vocab.describe(t) for t in tokens],
                   text=vocab.text_of(tokens), stats=stats)
     return Result(trace.text, tokens, trace, stats)
 
@@ -209,31 +213,6 @@ def _commit(run: Decoding, event: AcceptEvent) -> str | None:
     event.committed, event.committed_texts = tokens, event.committed_texts[:len(tokens)]
     event.finished = finished
     return finished
-
-
-def _catch_up(run: Decoding, draft: Draft, cand: Candidates, committed: list[int]) -> None:
-    """Make the drafter's context spell the committed text again (translate back).
-
-    With one shared vocabulary the drafter simply takes the target's tokens. Otherwise it keeps the
-    longest run of its own drafted tokens that the target confirmed (their cache is already filled)
-    and re-encodes the rest of the new text, with a look-behind, in its own vocabulary. A healed
-    draft continued the context without its last token, which its first token spells again.
-    """
-    if run.pair.same_vocabulary:
-        run.drafter_ids = list(run.target_ids)
-        return
-    new = draft.healed + run.target.vocab.bytes_of(committed)
-    if draft.healed:
-        run.drafter_ids = run.drafter_ids[:-1]
-    kept, used = 0, 0
-    for token in cand.drafter_path:
-        spelled = run.drafter.vocab.token_bytes[token]
-        if not spelled or new[used:used + len(spelled)] != spelled:
-            break
-        kept, used = kept + 1, used + len(spelled)
-    context = run.drafter_ids + cand.drafter_path[:kept]
-    cont = run.drafter.vocab.continue_ids(context, new[used:], run.lookbehind, rewrite=True)
-    run.drafter_ids = context[:cont.keep] + cont.ids
 
 
 def _check_inputs(pair, prompt, algo, max_new_tokens, temperature, seed, trace_top_k) -> None:

@@ -32,16 +32,23 @@ class SD(Algorithm):
 
     def translate(self, run: Decoding, draft: Draft) -> Candidates:
         tokens = draft.tokens
-        event = TranslateEvent(iteration=0, text=draft.event.text, target_tokens=list(tokens),
+        event = TranslateEvent(iteration=run.iteration, text=draft.event.text,
+                               target_tokens=list(tokens),
                                target_texts=[run.target.vocab.describe(t) for t in tokens],
                                proposal_probs=list(draft.event.probs))
         proposal = None
         if tokens:
-            width = run.target.vocab.size  # the drafter's table may be shorter or longer (padding)
-            laws = torch.stack(draft.laws).to(run.target.device)
-            proposal = torch.nn.functional.pad(laws, (0, width - laws.shape[-1]))[:, :width]
+            proposal = to_target_width(torch.stack(draft.laws).to(run.target.device),
+                                       run.target.vocab.size)
         return Candidates(tokens, event, drafter_path=tokens,
                           proposal_probs=list(draft.event.probs), proposal=proposal)
+
+
+def to_target_width(laws: torch.Tensor, width: int) -> torch.Tensor:
+    """Laws over the drafter's ids, ``[..., V_drafter]``, as laws over the target's ``width`` ids,
+    ``[..., width]``: one vocabulary, but the drafter's table may be shorter (zeros are added) or
+    longer (padding ids that spell nothing, on which ``_within`` leaves no mass)."""
+    return torch.nn.functional.pad(laws, (0, width - laws.shape[-1]))[..., :width]
 
 
 def _within(width: int):

@@ -170,6 +170,24 @@ class _Tree:
     laws: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass
+class SLRSDraft(Draft):
+    """The drafter's draws, with the tree of laws computed so far and what each run of the
+    drafting process proposed."""
+
+    tree: _Tree = field(default_factory=_Tree)
+    proposals: list[_Proposal] = field(default_factory=list)
+
+
+@dataclass
+class SLRSCandidates(Candidates):
+    """Candidates with what the residual needs: the tree, and ``befores[j]``, the drafter path
+    taken before candidate j (``befores[m]``: before the position after the last one)."""
+
+    tree: _Tree = field(default_factory=_Tree)
+    befores: list[tuple[int, ...]] = field(default_factory=list)
+
+
 class SLRS(Algorithm):
     """Propose target tokens through the drafter's paths; verify with psi by rejection sampling."""
 
@@ -259,10 +277,11 @@ class SLRS(Algorithm):
             event.used[first:] = [False] * (len(event.used) - first)
         return _Proposal(target, path)
 
-    def draft(self, run: Decoding) -> Draft:
+    def draft(self, run: Decoding) -> SLRSDraft:
         budget, limit = self.draft_limit(run)
         room = run.drafter_room() > 0
-        event = DraftEvent(iteration=0, stop_reason=limit if room else "drafter-context")
+        event = DraftEvent(iteration=run.iteration,
+                           stop_reason=limit if room else "drafter-context")
         tree = _Tree()
         proposals: list[_Proposal] = []
         before: tuple[int, ...] = ()
@@ -280,9 +299,7 @@ class SLRS(Algorithm):
             before += tuple(proposal.path)
             last = max(i for i, used in enumerate(event.used) if used)
         event.text = run.drafter.vocab.text_of(list(before))
-        draft = Draft(event.tokens, event)
-        draft.info.update(tree=tree, proposals=proposals)
-        return draft
+        return SLRSDraft(event.tokens, event, tree=tree, proposals=proposals)
 
     # -- psi -----------------------------------------------------------------------------------
 
@@ -341,8 +358,8 @@ class SLRS(Algorithm):
         ``law``: the drafter's next-token law after that path, ``[V_drafter]``."""
         return 1.0 - float(law[self._continuing_ids(run, spelling)].sum())
 
-    def translate(self, run: Decoding, draft: Draft) -> Candidates:
-        tree, proposals = draft.info["tree"], draft.info["proposals"]
+    def translate(self, run: Decoding, draft: SLRSDraft) -> SLRSCandidates:
+        tree, proposals = draft.tree, draft.proposals
         tokens: list[int] = []
         lattices: list[Lattice] = []
         befores: list[tuple[int, ...]] = [()]
@@ -357,20 +374,20 @@ class SLRS(Algorithm):
             lattices.append(lat)
             befores.append(befores[-1] + tuple(proposal.path))
         vocab = run.target.vocab
-        event = TranslateEvent(iteration=0, text=draft.event.text, target_tokens=tokens,
+        event = TranslateEvent(iteration=run.iteration, text=draft.event.text,
+                               target_tokens=tokens,
                                target_texts=[vocab.describe(t) for t in tokens],
                                proposal_probs=[lat.psi for lat in lattices], lattices=lattices)
-        cand = Candidates(tokens, event, drafter_path=list(befores[-1]),
-                          proposal_probs=[lat.psi for lat in lattices],
-                          law_after_last=bool(proposals) and proposals[-1].target is None)
-        cand.info.update(tree=tree, befores=befores)
-        return cand
+        return SLRSCandidates(tokens, event, drafter_path=list(befores[-1]),
+                              proposal_probs=[lat.psi for lat in lattices],
+                              law_after_last=bool(proposals) and proposals[-1].target is None,
+                              tree=tree, befores=befores)
 
     # -- the residual, by rejection from p ------------------------------------------------------
 
-    def residual_token(self, run: Decoding, cand: Candidates, position: int,
+    def residual_token(self, run: Decoding, cand: SLRSCandidates, position: int,
                        p: torch.Tensor) -> tuple[int, float | None, list]:
-        tree, before = cand.info["tree"], cand.info["befores"][position]
+        tree, before = cand.tree, cand.befores[position]
         known = {cand.tokens[position]: cand.proposal_probs[position]} \
             if position < len(cand.tokens) else {}
         tries: list[ResidualDraw] = []

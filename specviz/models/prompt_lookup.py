@@ -78,7 +78,7 @@ class PromptLookup(ByteDrafter):
         """The rule applied byte after byte to the drafter context, as one ``Draft`` (SLEM)."""
         from ..algorithms.base import Draft
 
-        event = DraftEvent(iteration=0, stop_reason=limit)
+        event = DraftEvent(iteration=run.iteration, stop_reason=limit)
         data = bytearray(as_bytes(run.drafter_ids))
         start, longest = len(data), None
         with self.timed_pass():

@@ -37,7 +37,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from ..vocab import byte_level_alphabet
+from .hf_vocab import byte_level_alphabet
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "tiny_corpus.txt"
 
@@ -230,59 +230,58 @@ def _seeded_build(model_class: type[PreTrainedModel], config, seed: int,
     return model
 
 
-def tiny_llama(
-    tokenizer: PreTrainedTokenizerFast,
-    seed: int = 0,
-    n_layer: int = 2,
-    d_model: int = 64,
-    n_head: int = 4,
-    logit_std: float = 6.0,
-    init_std: float = 0.1,
-    max_positions: int = 1024,
-) -> LlamaForCausalLM:
-    """A random Llama (RMSNorm, rotary positions, SwiGLU MLP) with ``len(tokenizer)`` outputs.
+@dataclass(frozen=True)
+class TinySize:
+    """How big a tiny model is, and how its random weights are drawn.
 
-    ``init_std`` is the spread of all other weights: larger than Llama's 0.02, so that attention,
+    ``logit_std``: the spread of the logits (peaked distributions, no ties for the argmax);
+    ``init_std``: the spread of all other weights, larger than the usual 0.02, so that attention,
     and with it the context, visibly changes the prediction.
     """
+
+    n_layer: int = 2
+    d_model: int = 64
+    n_head: int = 4
+    logit_std: float = 6.0
+    init_std: float = 0.1
+    max_positions: int = 1024
+
+
+def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0, **size) -> LlamaForCausalLM:
+    """A random Llama (RMSNorm, rotary positions, SwiGLU MLP) with ``len(tokenizer)`` outputs;
+    ``size``: any of ``TinySize``'s fields."""
+    z = TinySize(**size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=d_model,
-        intermediate_size=4 * d_model,
-        num_hidden_layers=n_layer,
-        num_attention_heads=n_head,
-        num_key_value_heads=n_head,
-        max_position_embeddings=max_positions,
-        initializer_range=init_std,
+        hidden_size=z.d_model,
+        intermediate_size=4 * z.d_model,
+        num_hidden_layers=z.n_layer,
+        num_attention_heads=z.n_head,
+        num_key_value_heads=z.n_head,
+        max_position_embeddings=z.max_positions,
+        initializer_range=z.init_std,
         tie_word_embeddings=False,
         attn_implementation="eager",  # plain math, and output_attentions works for the charts
         **_special_ids(tokenizer),
     )
-    return _seeded_build(LlamaForCausalLM, config, seed, logit_std)
+    return _seeded_build(LlamaForCausalLM, config, seed, z.logit_std)
 
 
-def tiny_gpt2(
-    tokenizer: PreTrainedTokenizerFast,
-    seed: int = 0,
-    n_layer: int = 2,
-    d_model: int = 64,
-    n_head: int = 4,
-    logit_std: float = 6.0,
-    init_std: float = 0.1,
-    max_positions: int = 1024,
-) -> GPT2LMHeadModel:
-    """A random GPT-2 (LayerNorm, learned positions, GELU MLP) with ``len(tokenizer)`` outputs.
+def tiny_gpt2(tokenizer: PreTrainedTokenizerFast, seed: int = 0, **size) -> GPT2LMHeadModel:
+    """A random GPT-2 (LayerNorm, learned positions, GELU MLP) with ``len(tokenizer)`` outputs;
+    ``size``: any of ``TinySize``'s fields.
 
     The LM head is not tied to the input embedding, so that ``logit_std`` can scale it alone.
     Dropout is off, so even ``train()`` mode is deterministic.
     """
+    z = TinySize(**size)
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_embd=d_model,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_positions=max_positions,
-        initializer_range=init_std,
+        n_embd=z.d_model,
+        n_layer=z.n_layer,
+        n_head=z.n_head,
+        n_positions=z.max_positions,
+        initializer_range=z.init_std,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
@@ -290,7 +289,7 @@ def tiny_gpt2(
         attn_implementation="eager",
         **_special_ids(tokenizer),
     )
-    return _seeded_build(GPT2LMHeadModel, config, seed, logit_std)
+    return _seeded_build(GPT2LMHeadModel, config, seed, z.logit_std)
 
 
 # -- target/drafter pairs --------------------------------------------------------------------------
@@ -335,23 +334,21 @@ def _drafter(build: Callable[..., PreTrainedModel], tokenizer: TokenizerFactory)
 _BPE = partial(bytelevel_bpe_tokenizer, 500)
 _SPM = partial(sentencepiece_tokenizer, 600)
 
-TINY_PAIRS: dict[str, TinyPair] = {
-    "spm-vs-bpe": TinyPair(
-        "Llama target on SentencePiece-style 600 (<s>, byte fallback), GPT-2 drafter on BPE 500",
-        _target(tiny_llama, _SPM), _drafter(tiny_gpt2, _BPE)),
-    "bpe-vs-spm": TinyPair(
-        "GPT-2 target on byte-level BPE 500, Llama drafter on SentencePiece-style 600",
-        _target(tiny_gpt2, _BPE), _drafter(tiny_llama, _SPM)),
-    "bpe-large-vs-bpe-small": TinyPair(
-        "Llama target on byte-level BPE 1000, GPT-2 drafter on BPE 400 (its first 400 tokens)",
-        _target(tiny_llama, partial(bytelevel_bpe_tokenizer, 1000)),
-        _drafter(tiny_gpt2, partial(bytelevel_bpe_tokenizer, 400))),
-    "bpe-vs-char": TinyPair(
-        "Llama target on byte-level BPE 500, GPT-2 drafter with one token per byte (257)",
-        _target(tiny_llama, _BPE), _drafter(tiny_gpt2, char_tokenizer)),
-    "shared-vocab": TinyPair(
-        "Llama target and a smaller Llama drafter on the same BPE 500: plain speculative decoding",
-        _target(tiny_llama, _BPE), _drafter(tiny_llama, _BPE)),
+TINY_PAIRS: dict[str, TinyPair] = {  # name: the target's (model, tokenizer), the drafter's, what
+    name: TinyPair(about, _target(*target), _drafter(*drafter))  # the pair exercises
+    for name, target, drafter, about in [
+        ("spm-vs-bpe", (tiny_llama, _SPM), (tiny_gpt2, _BPE),
+         "Llama target on SentencePiece-style 600 (<s>, byte fallback), GPT-2 drafter on BPE 500"),
+        ("bpe-vs-spm", (tiny_gpt2, _BPE), (tiny_llama, _SPM),
+         "GPT-2 target on byte-level BPE 500, Llama drafter on SentencePiece-style 600"),
+        ("bpe-large-vs-bpe-small", (tiny_llama, partial(bytelevel_bpe_tokenizer, 1000)),
+         (tiny_gpt2, partial(bytelevel_bpe_tokenizer, 400)),
+         "Llama target on byte-level BPE 1000, GPT-2 drafter on BPE 400 (its first 400 tokens)"),
+        ("bpe-vs-char", (tiny_llama, _BPE), (tiny_gpt2, char_tokenizer),
+         "Llama target on byte-level BPE 500, GPT-2 drafter with one token per byte (257)"),
+        ("shared-vocab", (tiny_llama, _BPE), (tiny_llama, _BPE),
+         "Llama target and a smaller Llama drafter on the same BPE 500: plain speculative decoding"),
+    ]
 }
 
 

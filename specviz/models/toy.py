@@ -57,16 +57,10 @@ DRAFTER_TABLE: dict[str, dict[str, float]] = {
 # The same rows and the same tokens, in the same order, as the toy target's table (so both models
 # number their tokens alike and standard speculative decoding applies); only the numbers differ.
 SHARED_DRAFTER_TABLE: dict[str, dict[str, float]] = {
-    "the": {" sky": 0.5, " rain": 0.2, " rainbow": 0.3},
-    " the": {" sky": 0.5, " rain": 0.2, " rainbow": 0.3},
-    " sky": {" is": 1.0},
-    " rain": {" is": 0.5, " bow": 0.5},
-    " bow": {" is": 1.0},
-    " rainbow": {" is": 1.0},
-    " is": {" wet": 0.6, " bright": 0.4},
-    " wet": {".": 1.0},
-    " bright": {".": 1.0},
-    ".": {EOS: 0.5, " the": 0.5},
+    context: dict(zip(row, probabilities, strict=True))
+    for (context, row), probabilities in zip(TARGET_TABLE.items(), [
+        (0.5, 0.2, 0.3), (0.5, 0.2, 0.3), (1.0,), (0.5, 0.5), (1.0,), (1.0,), (0.6, 0.4), (1.0,),
+        (1.0,), (0.5, 0.5)], strict=True)
 }
 
 

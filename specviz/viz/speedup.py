@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 import plotly.graph_objects as go
 
 from ..costmodel import SpeedupPoint, predicted_speedup
-from .style import ALGORITHM_COLOURS, GREY, base_layout
+from .style import GREY, algorithm_colour, base_layout
 
 
 def _as_point(point: SpeedupPoint | Mapping) -> SpeedupPoint:
@@ -35,7 +35,7 @@ def speedup_figure(points: Iterable[SpeedupPoint | Mapping],
     data = []
     for algorithm in dict.fromkeys(p.algorithm for p in points):
         mine = [p for p in points if p.algorithm == algorithm]
-        colour = ALGORITHM_COLOURS.get(algorithm, GREY)
+        colour = algorithm_colour(algorithm)
         a = sum(p.acceptance for p in mine) / len(mine)
         c = sum(p.cost_ratio for p in mine) / len(mine)
         data.append(go.Scatter(

@@ -44,9 +44,8 @@ FATE_LABELS: dict[str, str] = {
     "target": "target's own token",
 }
 
-ALGORITHM_COLOURS: dict[str, str] = {
-    "autoregressive": GREY, "sd": SKY_BLUE, "slem": ORANGE, "tli": PURPLE, "slrs": GREEN,
-}
+# Algorithms in registry order (autoregressive, sd, slem, tli, slrs, then any added later).
+ALGORITHM_PALETTE = (GREY, SKY_BLUE, ORANGE, PURPLE, GREEN, YELLOW, VERMILLION, BLUE)
 
 # Distributions: target p, the proposal law, their overlap and the residual.
 P_COLOUR, PROPOSAL_COLOUR, OVERLAP_COLOUR, RESIDUAL_COLOUR = BLUE, ORANGE, GREEN, VERMILLION
@@ -78,6 +77,18 @@ def show_prob(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{x:.1e}" if 0 < abs(x) < 0.001 else f"{x:.3f}"
+
+
+def algorithm_colour(algorithm: str) -> str:
+    """The colour of a registered algorithm, by its place in the registry, so that one added later
+    gets the next colour of ``ALGORITHM_PALETTE`` unasked; grey for a name this version does not
+    know (e.g. from a trace saved by another version)."""
+    from .. import algorithms
+
+    names = list(algorithms.ALGORITHMS)  # read now: the registry may have grown since import
+    if algorithm not in names:
+        return GREY
+    return ALGORITHM_PALETTE[names.index(algorithm) % len(ALGORITHM_PALETTE)]
 
 
 def proposal_symbol(algorithm: str) -> str:

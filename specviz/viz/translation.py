@@ -14,11 +14,12 @@ import re
 
 import plotly.graph_objects as go
 
+from ..algorithms import algorithm_class
 from ..trace import DraftEvent, Lattice, Trace, TranslateEvent, VerifyEvent
 from .explain import draw_words, quoted
 from .style import (LIGHT_GREY, PHASE_COLOURS, PURPLE, SKY_BLUE, TOKEN_FONT, VERMILLION,
-                    base_layout, plain_to_html, note, panel_title, proposal_symbol, show_prob,
-                    show_token, text_colour_on, token_label)
+                    base_layout, plain_to_html, note, panel_title, show_prob, show_token,
+                    text_colour_on, token_label)
 
 WINDOW_CELLS = 16  # the look-behind is drawn at most this wide, so the draft keeps the room
 MIN_CELLS = 12  # a short draft is not stretched across the whole width
@@ -66,19 +67,21 @@ def _spans(labels: list[str], start: float = 0.0) -> list[tuple[float, float]]:
 
 
 def translation_figure(trace: Trace, iteration: int) -> go.Figure:
-    """Drafter tokens -> text -> target tokens for one iteration (see the module docstring)."""
-    algorithm = trace.meta.get("algorithm", "")
-    symbol = proposal_symbol(algorithm)
+    """Drafter tokens -> text -> target tokens for one iteration (see the module docstring).
+    What differs between algorithms is read from the algorithm's class (the laws' names; a
+    "lattice" translation gets the psi panel) or from the trace (TLI's masses on shared tokens)."""
+    algo = algorithm_class(trace.meta.get("algorithm", ""))
     it = trace.iteration(iteration)
     draft = it.get("draft") if it else None
     translate = it.get("translate") if it else None
     verify = it.get("verify") if it else None
 
-    rows = _rows(draft, translate, symbol, algorithm) if draft and translate else _empty_rows()
+    rows = _rows(draft, translate, algo.draft_law, algo.proposal_symbol) if draft and translate \
+        else _empty_rows()
     edges = [edge for bar in rows for base, width in zip(bar.base or (), bar.x or ())
              for edge in (base, base + width)]
     left, right = min(edges, default=0), max(edges, default=0)
-    lattice = algorithm == "slrs"
+    lattice = algo.translation == "lattice"
     data = rows + (_lattice_traces(translate, verify) if lattice else [])
 
     top = 1.0
@@ -93,7 +96,7 @@ def translation_figure(trace: Trace, iteration: int) -> go.Figure:
                                        "(segments sum to ψ; ◆ = target p)", (0, 1), 0.40))
     n = len(translate.lattices) if lattice and translate else 0
     mass = ""
-    if algorithm == "tli" and translate is not None and translate.intersection_mass:
+    if translate is not None and translate.intersection_mass:
         mass = "; share of q on shared tokens: " + ", ".join(
             f"{m:.0%}" for m in translate.intersection_mass)
     layout = base_layout(
@@ -131,11 +134,10 @@ def _empty_rows() -> list[go.Bar]:
     return [_boxes(name, row, [], [], [], colour) for name, (row, colour) in _ROW_STYLES.items()]
 
 
-def _rows(draft: DraftEvent, translate: TranslateEvent, symbol: str,
-          algorithm: str) -> list[go.Bar]:
-    """The boxes of every row, in the order of ``_ROW_STYLES``."""
+def _rows(draft: DraftEvent, translate: TranslateEvent, law: str, symbol: str) -> list[go.Bar]:
+    """The boxes of every row, in the order of ``_ROW_STYLES``; ``law`` names the law the drafted
+    tokens were drawn from, ``symbol`` the one the candidates are proposed from."""
     boxes: dict[str, list[tuple[tuple[float, float], str, str]]] = {n: [] for n in _ROW_STYLES}
-    law = "q'" if algorithm == "tli" else "q"
     candidates_bytes = sum(spelled_bytes(t) for t in translate.target_texts)
     used = draft.used or [True] * len(draft.texts)  # only SLRS draws tokens it does not use
 

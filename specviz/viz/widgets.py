@@ -14,7 +14,7 @@ import time
 
 import ipywidgets as widgets
 
-from ..algorithms import ALGORITHMS
+from .. import algorithms
 from ..algorithms.loop import generate
 from ..trace import PHASES, Event, Iteration, Trace
 from .distribution import distribution_figure
@@ -261,7 +261,7 @@ class Explorer(widgets.VBox):
         label = {"style": {"description_width": "initial"}}
         self.prompt = widgets.Text(value=prompt, description="prompt",
                                    layout=widgets.Layout(width="60%"), **label)
-        self.algorithm = widgets.Dropdown(options=list(ALGORITHMS), value="slem",
+        self.algorithm = widgets.Dropdown(options=list(algorithms.ALGORITHMS), value="slem",
                                           description="algorithm", **label)
         self.lookahead = widgets.IntSlider(value=4, min=1, max=12, description="lookahead",
                                            **label)
