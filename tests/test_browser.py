@@ -162,7 +162,8 @@ def _kernel_client(lab, name: str):
     client = BlockingKernelClient(connection_file=str(lab["runtime"] / f"kernel-{kernel}.json"))
     client.load_connection_file()
     client.start_channels()
-    client.wait_for_ready(timeout=60)
+    # kernel_info waits behind the cells already queued by "Run All": as long as they may take
+    client.wait_for_ready(timeout=900)
     return client
 
 
