@@ -170,3 +170,13 @@ def test_budget_error_halfway_says_how_far_the_run_got():
         assert re.search(r"The run stopped after [1-7] of 8 new tokens \(seed \d+; output so far '.+'\)",
                          message), message
         assert "sv.SLRS(max_paths=4)" in message
+
+
+def test_budget_error_outside_a_run_says_no_run_stopped():
+    """psi computed straight from the models (``psi_lattices``) runs no decoder: its budget error
+    names the budget and what to change, and does not claim a run stopped after 0 of 1 tokens."""
+    from specviz.algorithms.slrs import psi_lattice
+
+    with pytest.raises(sv.SLRSBudgetError, match=r"max_paths=2\. Raise it") as caught:
+        psi_lattice(sv.toy_pair(), "the", " rainbow", algorithm=sv.SLRS(max_paths=2))
+    assert "run stopped" not in str(caught.value)

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from ..models.pair import ModelPair
 
 
+class BudgetError(RuntimeError):
+    """A step of an algorithm would need more work than a budget it was given allows. Raised
+    mid-run, it reaches the caller with where the run stopped (``Decoding.progress``) appended."""
+
+
 @dataclass
 class Draft:
     """The drafter's tokens, the law each was drawn from (``[V_drafter]`` each), and the event.

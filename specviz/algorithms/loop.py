@@ -28,7 +28,7 @@ import torch
 
 from ..sampling import TargetSettings, seeded_streams
 from ..trace import AcceptEvent, Event, Iteration, Stats, Trace
-from .base import Algorithm, Decoding
+from .base import Algorithm, BudgetError, Decoding
 from .rules import settle
 
 Hook = Callable[[Event], None]
@@ -146,36 +146,39 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
     for m in models:
         m.reset()
     finished = None if run.remaining > 0 else "max_new_tokens"
-    while finished is None:
-        recorder.iteration()
-        if algo.needs_drafter:
-            with recorder.phase("draft") as box:
+    try:
+        while finished is None:
+            recorder.iteration()
+            if algo.needs_drafter:
+                with recorder.phase("draft") as box:
+                    draft = algo.draft(run)
+                    box.append(draft.event)
+                with recorder.phase("translate") as box:
+                    cand = algo.translate(run, draft)
+                    box.append(cand.event)
+                recorder.stats.drafted += len(draft.tokens)
+                recorder.stats.proposed += len(cand.tokens)
+            else:
                 draft = algo.draft(run)
-                box.append(draft.event)
-            with recorder.phase("translate") as box:
                 cand = algo.translate(run, draft)
-                box.append(cand.event)
-            recorder.stats.drafted += len(draft.tokens)
-            recorder.stats.proposed += len(cand.tokens)
-        else:
-            draft = algo.draft(run)
-            cand = algo.translate(run, draft)
-        with recorder.phase("verify") as box:
-            ids = run.target_ids + cand.tokens
-            scores = run.target_scores(run.target.logits(ids, len(cand.tokens) + 1), ids)
-            p = run.target_probs(scores)
-            verdict = algo.verify(run, cand, p, scores)
-            box.append(verdict.event)
-        with recorder.phase("accept") as box:
-            recorder.stats.judged += len(verdict.event.positions)
-            event = settle(run, cand, verdict)
-            finished = _commit(run, event)
-            if finished is None and algo.needs_drafter:
-                algo.catch_up(run, draft, cand, event.committed)
-            recorder.stats.accepted += event.accepted
-            box.append(event)
-        if recorder.stats.iterations == 1:
-            recorder.stats.time_to_first_token = time.perf_counter() - recorder.began
+            with recorder.phase("verify") as box:
+                ids = run.target_ids + cand.tokens
+                scores = run.target_scores(run.target.logits(ids, len(cand.tokens) + 1), ids)
+                p = run.target_probs(scores)
+                verdict = algo.verify(run, cand, p, scores)
+                box.append(verdict.event)
+            with recorder.phase("accept") as box:
+                recorder.stats.judged += len(verdict.event.positions)
+                event = settle(run, cand, verdict)
+                finished = _commit(run, event)
+                if finished is None and algo.needs_drafter:
+                    algo.catch_up(run, draft, cand, event.committed)
+                recorder.stats.accepted += event.accepted
+                box.append(event)
+            if recorder.stats.iterations == 1:
+                recorder.stats.time_to_first_token = time.perf_counter() - recorder.began
+    except BudgetError as err:  # say how far the run got, whichever algorithm hit its budget
+        raise type(err)(f"{err} The run stopped {run.progress()}.") from None
 
     stats = recorder.stats
     stats.seconds = time.perf_counter() - recorder.began
@@ -189,8 +192,9 @@ def generate(pair, prompt: str, algorithm: str | Algorithm = "slem", *, max_new_
     vocab = pair.target.vocab
     tokens = run.generated
     trace = Trace(meta=_meta(pair, algo, run, prompt), prompt=prompt,
-                  iterations=recorder.iterations, token_ids=tokens, token_texts=[vocab.describe(t) for t in tokens],
-                  text=vocab.text_of(tokens), stats=stats)
+                  iterations=recorder.iterations, token_ids=tokens,
+                  token_texts=[vocab.describe(t) for t in tokens], text=vocab.text_of(tokens),
+                  stats=stats)
     return Result(trace.text, tokens, trace, stats)
 
 

@@ -48,10 +48,10 @@ import torch
 from ..sampling import cumulative, probabilities, sample_cdf
 from ..trace import DraftEvent, Lattice, PsiPath, ResidualDraw, TranslateEvent
 from ..vocab import Vocabulary
-from .base import Algorithm, Candidates, Decoding, Draft
+from .base import Algorithm, BudgetError, Candidates, Decoding, Draft
 
 
-class SLRSBudgetError(RuntimeError):
+class SLRSBudgetError(BudgetError):
     """An SLRS step would need more drafter paths (or residual draws) than its budget allows."""
 
 
@@ -322,9 +322,8 @@ class SLRS(Algorithm):
             raise SLRSBudgetError(
                 f"psi({text!r}) needs {count} drafter paths (every way the drafter's vocabulary "
                 f"spells those {len(spelling)} bytes), over the budget max_paths={self.max_paths}. "
-                f"The run stopped {run.progress()}. Raise it (sv.SLRS(max_paths={count})) if you "
-                f"can afford {count} paths, or use SLEM or TLI for this pair: SLRS suits drafters "
-                "with short tokens.")
+                f"Raise it (sv.SLRS(max_paths={count})) if you can afford {count} paths, or use "
+                "SLEM or TLI for this pair: SLRS suits drafters with short tokens.")
         needs_stop = self.prefixes(run).extends(spelling)
         frontier: list[tuple[tuple[int, ...], int]] = [((), 0)]  # (path, bytes spelled)
         complete: list[tuple[int, ...]] = []
@@ -400,8 +399,7 @@ class SLRS(Algorithm):
                     raise SLRSBudgetError(
                         f"The residual draw after a rejection needed psi of more than "
                         f"max_residual_tokens={self.max_residual_tokens} distinct target tokens "
-                        f"(psi covers most of p here, so the residual is narrow). The run stopped "
-                        f"{run.progress()}. Raise it: "
+                        f"(psi covers most of p here, so the residual is narrow). Raise it: "
                         f"sv.SLRS(max_residual_tokens={2 * self.max_residual_tokens}).")
                 known[token] = self.lattice(run, tree, before, token).psi
             p_token = float(p[token])
