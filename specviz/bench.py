@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .algorithms import ALGORITHMS, algorithm_class
+from . import algorithms as registry
+from .algorithms import algorithm_class
 from .algorithms.loop import generate
 from .costmodel import PassCosts, counted_seconds, measure_pass_costs
 from .huggingface import count_passes, hf_algorithm, hf_generate, hf_runs
@@ -105,8 +106,9 @@ def _check_grid(pair: ModelPair, algorithms, lookaheads, temperatures, prompts, 
                 max_new_tokens, warmup, threads, hf_confidence_threshold) -> None:
     """Refuse bad settings before any model runs, with a message that says what would work."""
     for a in algorithms:
-        if a not in ALGORITHMS:
-            raise ValueError(f"Unknown algorithm {a!r}. Choose from: {', '.join(ALGORITHMS)}.")
+        if a not in registry.ALGORITHMS:  # read now: ``register`` may have added one
+            raise ValueError(f"Unknown algorithm {a!r}. Choose from: "
+                             f"{', '.join(registry.ALGORITHMS)}.")
     if any(algorithm_class(a).needs_drafter for a in algorithms) and pair.drafter is None:
         raise ValueError("This pair has no drafter: only 'autoregressive' can run on it.")
     checks = [

@@ -110,3 +110,12 @@ def test_trace_round_trips_and_the_figures_read_the_class(sd1):
     figure = translation_figure(back, i)
     shown = " ".join(str(t) for bar in figure.data for t in (bar.text or ()))
     assert back.iteration(i).get("translate").target_texts[0].strip() in shown
+
+
+def test_the_benchmark_runs_a_registered_algorithm(sd1):
+    """The benchmark checks names against the registry as it is now, not as it was at import."""
+    result = sv.bench(mimic("shared-vocab"), algorithms=[sd1], lookahead=[1], temperature=[0.0],
+                      prompts=["code"], max_new_tokens=4, repeats=1, warmup=0, hf=False,
+                      progress=False)
+    rows = [r for r in result.rows if r["algorithm"] == sd1]
+    assert rows and all(r["same_as_autoregressive"] for r in rows)
