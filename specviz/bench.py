@@ -36,8 +36,8 @@ from .algorithms import algorithm_class
 from .algorithms.loop import generate
 from .costmodel import PassCosts, counted_seconds, measure_pass_costs
 from .huggingface import count_passes, hf_algorithm, hf_generate, hf_runs
-from .machine import dtype_name, load_average, machine_info, peak_memory_mb, reset_peak_memory
-from .models.base import LanguageModel
+from .machine import load_average, machine_info, peak_memory_mb, reset_peak_memory
+from .models.base import LanguageModel, dtype_name
 from .models.hf import HFModel
 from .models.pair import ModelPair, set_threads
 from .models.resolve import resolve_pair

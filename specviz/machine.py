@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .algorithms.loop import library_versions
+from .models.base import dtype_name
 from .models.pair import ModelPair
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -76,11 +77,6 @@ def machine_info(pair: ModelPair, threads: Sequence[int], load_before: list[floa
     except ImportError:
         pass
     return info
-
-
-def dtype_name(model) -> str:
-    """'float32', 'bfloat16'...; '' for a model without one (a toy)."""
-    return str(getattr(model, "dtype", "")).replace("torch.", "")
 
 
 def load_average() -> list[float] | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models.base import dtype_name
 from ..sampling import TargetSettings, seeded_streams
 from ..trace import AcceptEvent, Event, Iteration, Stats, Trace
 from .base import Algorithm, BudgetError, Decoding
@@ -266,7 +267,7 @@ def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
             return None
         return {"name": m.name, "tokenizer": getattr(m, "tokenizer_name", m.vocab.name),
                 "vocab_size": m.vocab.size,
-                "device": str(m.device), "dtype": str(getattr(m, "dtype", "")).replace("torch.", "")}
+                "device": str(m.device), "dtype": dtype_name(m)}
 
     return {
         "algorithm": algo.name, "params": algo.params(), "temperature": run.temperature,

@@ -121,3 +121,8 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     while a[i] == b[i]:
         i += 1
     return i
+
+
+def dtype_name(model) -> str:
+    """'float32', 'bfloat16'...; '' for a model without one (a toy)."""
+    return str(getattr(model, "dtype", "")).replace("torch.", "")
