@@ -35,7 +35,7 @@ from . import algorithms as registry
 from .algorithms import algorithm_class
 from .algorithms.loop import generate
 from .costmodel import PassCosts, counted_seconds, measure_pass_costs
-from .huggingface import count_passes, hf_algorithm, hf_generate, hf_runs
+from .huggingface import count_passes, failure_message, hf_algorithm, hf_generate, hf_runs
 from .machine import load_average, machine_info, peak_memory_mb, reset_peak_memory
 from .models.base import LanguageModel, dtype_name
 from .models.hf import HFModel
@@ -222,6 +222,7 @@ class BenchResult:
     costs: dict[int, PassCosts]
     traces: dict[str, Trace] = field(default_factory=dict)
     rates: list[dict] = field(default_factory=list)  # one_position_rates, with SLRS under sampling
+    failures: list[dict] = field(default_factory=list)  # Hugging Face runs that raised (no row)
 
     @cached_property
     def summary(self) -> list[dict]:
@@ -255,8 +256,14 @@ class BenchResult:
         """Each setting's time per token at every thread count measured, against the first."""
         return format_table(*by_thread_count(self.summary))
 
+    def failures_table(self) -> str:
+        """The Hugging Face runs that raised instead of finishing: a result, not an abort."""
+        return "\n".join(f"{f['setting']} on {f['prompt']} (repeat {f['repeat']}): {f['error']}"
+                         for f in self.failures)
+
     def to_dict(self) -> dict:
         return {"config": self.config, "machine": self.machine, "rows": self.rows,
+                "hf_failures": self.failures,
                 "summary": self.summary, "hf_comparison": compare_with_hf(self.rows, self.summary),
                 "pass_costs": {str(t): asdict(pc) for t, pc in self.costs.items()},
                 "one_position_rates": self.rates}
@@ -334,7 +341,8 @@ def bench(pair: str | ModelPair = "bundled", *,
         set_threads(previous)
     add_comparisons(rows)
     costs = {n: PassCosts.mean(parts) for n, parts in runner.costs.items()}
-    result = BenchResult(rows, config, machine_info(pair, sorted(costs), load_before), costs)
+    result = BenchResult(rows, config, machine_info(pair, sorted(costs), load_before), costs,
+                         failures=runner.failures)
     if "slrs" in algorithms and any(t > 0 for t in temperature):
         result.rates = [one_position_rates(pair, p, t, rows) for t in temperature if t > 0
                         for p in prompt_list]
@@ -371,14 +379,22 @@ class _Runner:
         self.threshold, self.max_positions = threshold, max_positions
         self.device = pair.target.device
         self.costs: dict[int, list[PassCosts]] = {}  # thread count -> measurements
+        self.failures: list[dict] = []  # Hugging Face runs that raised
 
     def run(self, s: Setting, prompt: Prompt, max_new_tokens: int | None = None,
-            repeat: int = 0) -> dict:
+            repeat: int = 0) -> dict | None:
+        """One run's row; None where Hugging Face's ``generate`` raised (noted in ``failures``:
+        its bugs are results to report, not reasons to lose the benchmark)."""
         n, seed = max_new_tokens or self.max_new_tokens, self.seed + repeat
         reset_peak_memory(self.device)
         cpu = time.process_time()  # CPU time of this process: immune to waiting for a busy core
         if s.impl == "hf":
-            row, ids = _run_hf(self.pair, s, prompt, n, seed, self.threshold)
+            try:
+                row, ids = _run_hf(self.pair, s, prompt, n, seed, self.threshold)
+            except Exception as error:  # noqa: BLE001 - any failure inside transformers
+                self.failures.append({"setting": s.label, "prompt": prompt.key, "repeat": repeat,
+                                      "error": failure_message(self.pair, s.algorithm, error)})
+                return None
         else:
             row, ids = _run_specviz(self.pair, s, prompt, n, seed)
         row["cpu_seconds"] = time.process_time() - cpu
@@ -399,6 +415,7 @@ class _Runner:
         for n, s in tqdm(todo, desc="warm-up", disable=not progress or not todo, leave=False):
             _use_threads(n)
             self.run(s, prompt, min(8, self.max_new_tokens))
+        self.failures.clear()  # the timed runs report their own
 
     def grid(self, grid: list[Setting], threads: list[int | None], prompts: list[Prompt],
              repeats: int, progress: bool) -> list[dict]:
@@ -416,7 +433,8 @@ class _Runner:
                 before, block = self.pass_costs(prompt), []
                 for s in grid:
                     bar.set_postfix_str(f"{s.label} {prompt.key} {torch.get_num_threads()} thr")
-                    block.append(self.run(s, prompt, repeat=repeat))
+                    row = self.run(s, prompt, repeat=repeat)
+                    block += [row] if row else []
                     bar.update()
                 bar.set_postfix_str(f"pass costs {prompt.key}")
                 costs = PassCosts.mean([before, self.pass_costs(prompt)])

@@ -239,6 +239,9 @@ def _bench(args) -> int:
                             result.hf_table()))
     if len(result.config["prompt_sets"]) > 1:
         sections.insert(1, ("By prompt set", result.sets_table()))
+    if result.failures:
+        sections.insert(1, ("Hugging Face runs that raised (recorded as results; no row, no "
+                            "timing)", result.failures_table()))
     if result.rates:
         sections.append(("Exact one-position acceptance rates after each prompt (first candidate "
                          "only) next to the acceptance measured over whole runs",

@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 import torch
 
@@ -33,6 +34,47 @@ from .models.hf import HFModel
 from .models.pair import ModelPair
 from .models.prompt_lookup import PromptLookup
 from .trace import Stats
+
+
+KNOWN_BREAKS: dict[tuple[str, str | None], str] = {
+    ("5.25.0", None): (
+        "transformers 5.25 crops the drafter's KV cache by a count of *target* tokens "
+        "(AssistedCandidateGeneratorDifferentTokenizers._last_ids_length), so with two tokenizers "
+        "the cache outgrows the drafter's ids and the drafter is fed zero tokens (RuntimeError: "
+        "cannot reshape tensor of 0 elements, or IndexError in warn_if_padding_and_no_attention_"
+        "mask); tests/reproducers/hf_two_tokenizers_crash.py reproduces it with transformers alone"),
+}
+"""Releases of transformers whose speculative decoding with two tokenizers (SLEM greedy, TLI
+sampling) is known to crash: (first broken, first fixed or None) -> what breaks. With one
+tokenizer (SD) and prompt lookup they run."""
+
+
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+def known_break(two_tokenizers: bool = True, installed: str | None = None) -> str | None:
+    """Why Hugging Face's assisted generation is known to fail with the installed transformers
+    (``installed``: another version, to ask about it), or None where no failure is known."""
+    if not two_tokenizers:
+        return None
+    here = _release(installed or version("transformers"))
+    for (first, fixed), why in KNOWN_BREAKS.items():
+        if _release(first) <= here and (fixed is None or here < _release(fixed)):
+            return why
+    return None
+
+
+def failure_message(pair: ModelPair, algorithm: str, error: BaseException) -> str:
+    """One line for a Hugging Face run on ``pair`` that raised: which release, what it raised, and
+    the known cause where there is one."""
+    first_line = str(error).splitlines()[0] if str(error) else ""
+    line = (f"Hugging Face transformers {version('transformers')} {algorithm} raised "
+            f"{type(error).__name__}: {first_line}")
+    two_tokenizers = isinstance(pair.target, HFModel) and isinstance(pair.drafter, HFModel) \
+        and _different_tokenizers(pair.target.model, pair.drafter.model)
+    why = known_break(two_tokenizers)
+    return f"{line} (known: {why})" if why else line
 
 
 @dataclass

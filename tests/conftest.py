@@ -10,9 +10,17 @@ import pytest
 import torch
 
 import specviz as sv
+from specviz.huggingface import known_break
 from specviz.models.base import LanguageModel
 
 torch.set_num_threads(1)
+
+HF_TWO_TOKENIZERS = pytest.mark.xfail(
+    known_break() is not None, reason=f"known bug of this transformers: {known_break()}",
+    raises=(RuntimeError, IndexError), strict=True)
+"""For tests that run Hugging Face's assisted generation with two tokenizers: an expected failure
+(with its reason, never a skip) on the transformers releases listed in
+``specviz.huggingface.KNOWN_BREAKS``; strict, so a release that works again shows up."""
 
 CROSS_PAIRS = ["spm-vs-bpe", "bpe-vs-spm", "bpe-large-vs-bpe-small", "bpe-vs-char"]
 
@@ -31,6 +39,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: needs downloads or real model conversion; run with -m slow"
     )
+    config.addinivalue_line(
+        "markers", "huggingface: compares with Hugging Face's own generate (./run.sh "
+        "--test-newest runs these against the newest transformers)")
 
 
 @cache

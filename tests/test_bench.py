@@ -8,6 +8,7 @@ import re
 
 import pytest
 import torch
+from conftest import HF_TWO_TOKENIZERS
 
 import specviz as sv
 from specviz.bench import ROW_COLUMNS, bench
@@ -172,8 +173,8 @@ def test_csv_json_and_self_contained_html(result, tmp_path):
     with paths["summary"].open(newline="") as f:
         assert tuple(next(csv.reader(f))) == SUMMARY_COLUMNS
     data = json.loads(paths["json"].read_text())
-    assert set(data) == {"config", "machine", "rows", "summary", "hf_comparison", "pass_costs",
-                         "one_position_rates"}
+    assert set(data) == {"config", "machine", "rows", "summary", "hf_comparison", "hf_failures",
+                         "pass_costs", "one_position_rates"}
     for key in ("platform", "cpu_count", "torch_threads", "device", "dtype", "versions",
                 "memory_method"):
         assert key in data["machine"]
@@ -202,6 +203,8 @@ def test_repeats_sample_with_their_own_seeds(pair):
         assert len({ids for _, _, ids in runs}) > 1  # different continuations, not one timed thrice
 
 
+@pytest.mark.huggingface
+@HF_TWO_TOKENIZERS
 def test_hf_side_by_side_agrees_under_greedy(pair):
     assert hf_algorithm(pair, 0.0) == "slem" and hf_algorithm(pair, 1.0) == "tli"
     ours = sv.generate(pair, "The rain", "slem", max_new_tokens=MAX_NEW, lookahead=3,

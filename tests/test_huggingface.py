@@ -3,9 +3,11 @@ TLI under sampling is put through the same chi-square test as ours (and the resu
 
 import pytest
 import torch
-from conftest import tiny
+from conftest import HF_TWO_TOKENIZERS, tiny
 
 import specviz as sv
+
+pytestmark = pytest.mark.huggingface
 
 PROMPTS = ["The weather today is", " leading space", "line one\nline two", "café 🌈 1234"]
 
@@ -22,6 +24,7 @@ def hf_assisted(pair, prompt, do_sample, max_new_tokens, seed=0, temperature=1.0
     return out[0, inputs["input_ids"].shape[1]:].tolist()
 
 
+@HF_TWO_TOKENIZERS
 @pytest.mark.parametrize("name", ["spm-vs-bpe", "bpe-vs-spm", "bpe-vs-char"])
 def test_greedy_slem_agrees_with_hugging_face(name):
     pair = tiny(name)
@@ -79,3 +82,44 @@ def test_hugging_face_tli_under_the_same_chi_square(name, record_property):
     record_property("report", f"specviz TLI, {name}: {ours}")
     assert ours.p_value > 1e-3
     assert len(findings) == 2
+
+
+@HF_TWO_TOKENIZERS
+def test_the_reproducer_without_specviz():
+    """The crash of transformers 5.25 needs no specviz code: the reproducer uses transformers and
+    tokenizers alone (and passes on 5.24)."""
+    import runpy
+    from pathlib import Path
+
+    runpy.run_path(str(Path(__file__).parent / "reproducers" / "hf_two_tokenizers_crash.py"))
+
+
+def test_known_breaks_name_the_releases():
+    from specviz.huggingface import known_break
+
+    assert known_break(installed="5.24.0") is None
+    assert "target" in known_break(installed="5.25.0") and known_break(installed="5.26.1")
+    assert known_break(two_tokenizers=False, installed="5.25.0") is None  # SD and prompt lookup
+
+
+def test_a_failing_hugging_face_run_is_a_result(monkeypatch):
+    """A run that raises inside transformers is recorded, with the release and the error; the
+    benchmark goes on and keeps every other run."""
+    import sys
+
+    from specviz.bench import bench
+
+    bench_module = sys.modules["specviz.bench"]  # the module: sv.bench is its function
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot reshape tensor of 0 elements\nmore detail")
+
+    monkeypatch.setattr(bench_module, "hf_generate", broken)
+    res = bench(tiny("bpe-vs-spm"), algorithms=["slem"], lookahead=[2], temperature=[0.0],
+                prompts=["code", "chat"], max_new_tokens=4, warmup=1, threads=[1],
+                progress=False)
+    assert {r["impl"] for r in res.rows} == {"specviz"} and len(res.rows) == 4
+    assert [f["prompt"] for f in res.failures] == ["code/0", "code/0", "chat/0", "chat/0"]
+    message = res.failures[0]["error"]
+    assert message.startswith("Hugging Face transformers ") and "raised RuntimeError: cannot " \
+        "reshape tensor of 0 elements" in message and "more detail" not in message
+    assert "raised" in res.failures_table() and res.to_dict()["hf_failures"] == res.failures

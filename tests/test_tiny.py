@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from conftest import HF_TWO_TOKENIZERS  # noqa: E402
+
 from specviz.models import tiny  # noqa: E402
 
 TRICKY = [
@@ -247,7 +249,9 @@ def test_greedy_generate_runs_for_both_models(name):
         assert 1 <= n_new <= 8 and (n_new == 8 or out[0, -1] == tokenizer.eos_token_id)
 
 
-@pytest.mark.parametrize("name", tiny.TINY_PAIRS)
+@pytest.mark.huggingface
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[] if name == "shared-vocab" else
+                                               HF_TWO_TOKENIZERS) for name in tiny.TINY_PAIRS])
 def test_hf_assisted_generation_equals_greedy(name):
     """transformers' own (universal) assisted generation must reproduce plain greedy decoding."""
     (target, target_tok), (drafter, drafter_tok) = tiny.tiny_pair(name)

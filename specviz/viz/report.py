@@ -40,6 +40,8 @@ def write_report(result: BenchResult, path: str | os.PathLike) -> Path:
         ("specviz against Hugging Face", _html_table(compare_with_hf(result.rows, summary),
                                                      HF_TABLE)),
         ("Cost model", _html_table(summary, COST_TABLE)),
+        *([("Hugging Face runs that raised", "<pre>" + html.escape(result.failures_table())
+            + "</pre>")] if result.failures else []),
         ("Measured pass costs", "<pre>" + html.escape(result.costs_table()) + "</pre>"),
     ]
     info = json.dumps({"machine": result.machine, "config": result.config}, indent=1)
