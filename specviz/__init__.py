@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_attributes(__name__, {
     "BUNDLED_MODELS": "models.bundled", "bundled_status": "models.bundled",
     "prepare_bundled": "models.bundled", "Stepper": "viz", "explore": "viz",
-})
+}, submodules=("viz", "exercises", "lossless", "acceptance", "costmodel", "huggingface"))
 
 __all__ = [
     "ALGORITHMS", "BUNDLED_MODELS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "BenchResult", "HFModel",

@@ -26,3 +26,11 @@ def test_figures_widgets_and_bundled_models_load_when_asked_for():
     assert "transformers" in models and "plotly" not in models
     assert "plotly" in strip and "ipywidgets" not in strip
     assert "ipywidgets" in stepper
+
+
+def test_readme_submodules_resolve_in_a_fresh_interpreter():
+    """``sv.viz.Stepper`` as the README writes it: a submodule reached through the light import
+    (it raised AttributeError: module 'specviz' has no attribute 'viz')."""
+    code = ("import specviz as sv; assert callable(sv.viz.Stepper); "
+            "assert sv.exercises.check and sv.lossless and 'viz' in dir(sv)")
+    subprocess.run([sys.executable, "-c", code], check=True)
