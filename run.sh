@@ -40,8 +40,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         || echo "versions from constraints.txt"))"
     python -m pip install --quiet --upgrade pip
     python -c "import torch" 2>/dev/null || python -m pip install --quiet "${TORCH_REQUIREMENT:-torch==2.13.0}"
+    # newest: a fresh venv takes the newest allowed of every dependency anyway; --upgrade renews
+    # the Hugging Face libraries of an older one (never torch: a newer one can be a CUDA build)
     upgrade=()
-    [ -z "$newest" ] || upgrade=(--upgrade --upgrade-strategy eager)
+    [ -z "$newest" ] || upgrade=(--upgrade transformers tokenizers accelerate gguf)
     # ${a[@]+"${a[@]}"}: an empty array is no error under set -u in the bash of macOS (3.2) either
     python -m pip install --quiet ${upgrade[@]+"${upgrade[@]}"} ${constraints[@]+"${constraints[@]}"} \
         -e ".[notebooks,test]"
