@@ -35,7 +35,7 @@ from . import algorithms as registry
 from .algorithms import algorithm_class
 from .algorithms.loop import generate
 from .costmodel import PassCosts, counted_seconds, measure_pass_costs
-from .huggingface import count_passes, failure_message, hf_algorithm, hf_generate, hf_runs
+from .huggingface import count_passes, failure, hf_algorithm, hf_generate, hf_runs
 from .machine import load_average, machine_info, peak_memory_mb, reset_peak_memory
 from .models.base import LanguageModel, dtype_name
 from .models.hf import HFModel
@@ -257,9 +257,12 @@ class BenchResult:
         return format_table(*by_thread_count(self.summary))
 
     def failures_table(self) -> str:
-        """The Hugging Face runs that raised instead of finishing: a result, not an abort."""
-        return "\n".join(f"{f['setting']} on {f['prompt']} (repeat {f['repeat']}): {f['error']}"
-                         for f in self.failures)
+        """The Hugging Face runs that raised instead of finishing (a result, not an abort), then
+        each known cause once."""
+        lines = [f"{f['setting']} on {f['prompt']} (repeat {f['repeat']}): {f['error']}"
+                 for f in self.failures]
+        causes = dict.fromkeys(f["known"] for f in self.failures if f["known"])
+        return "\n".join(lines + [f"known cause: {cause}" for cause in causes])
 
     def to_dict(self) -> dict:
         return {"config": self.config, "machine": self.machine, "rows": self.rows,
@@ -393,7 +396,7 @@ class _Runner:
                 row, ids = _run_hf(self.pair, s, prompt, n, seed, self.threshold)
             except Exception as error:  # noqa: BLE001 - any failure inside transformers
                 self.failures.append({"setting": s.label, "prompt": prompt.key, "repeat": repeat,
-                                      "error": failure_message(self.pair, s.algorithm, error)})
+                                      **failure(self.pair, s.algorithm, error)})
                 return None
         else:
             row, ids = _run_specviz(self.pair, s, prompt, n, seed)

@@ -65,16 +65,15 @@ def known_break(two_tokenizers: bool = True, installed: str | None = None) -> st
     return None
 
 
-def failure_message(pair: ModelPair, algorithm: str, error: BaseException) -> str:
-    """One line for a Hugging Face run on ``pair`` that raised: which release, what it raised, and
-    the known cause where there is one."""
+def failure(pair: ModelPair, algorithm: str, error: BaseException) -> dict[str, str | None]:
+    """A Hugging Face run on ``pair`` that raised, as a result: ``error`` says which release and
+    what it raised, in one line; ``known`` is the known cause (``known_break``), or None."""
     first_line = str(error).splitlines()[0] if str(error) else ""
-    line = (f"Hugging Face transformers {version('transformers')} {algorithm} raised "
-            f"{type(error).__name__}: {first_line}")
     two_tokenizers = isinstance(pair.target, HFModel) and isinstance(pair.drafter, HFModel) \
         and _different_tokenizers(pair.target.model, pair.drafter.model)
-    why = known_break(two_tokenizers)
-    return f"{line} (known: {why})" if why else line
+    return {"error": f"Hugging Face transformers {version('transformers')} {algorithm} raised "
+                     f"{type(error).__name__}: {first_line}",
+            "known": known_break(two_tokenizers)}
 
 
 @dataclass

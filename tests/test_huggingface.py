@@ -122,4 +122,7 @@ def test_a_failing_hugging_face_run_is_a_result(monkeypatch):
     message = res.failures[0]["error"]
     assert message.startswith("Hugging Face transformers ") and "raised RuntimeError: cannot " \
         "reshape tensor of 0 elements" in message and "more detail" not in message
-    assert "raised" in res.failures_table() and res.to_dict()["hf_failures"] == res.failures
+    table = res.failures_table()
+    assert table.count("raised") == 4 and res.to_dict()["hf_failures"] == res.failures
+    known = res.failures[0]["known"]  # the cause, printed once, where this release has one
+    assert table.count("known cause:") == (1 if known else 0)
