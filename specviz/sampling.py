@@ -30,6 +30,16 @@ def probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax((logits - logits.amax(dim=-1, keepdim=True)) / scale, dim=-1)
 
 
+PENALTY_RANGE = (1e-3, 1e3)
+"""Repetition penalties outside it divide a logit into float32 overflow (1e-38 made every seen
+token's logit infinite: greedy repeated one token, sampling failed)."""
+
+
+def _is_number(value) -> bool:
+    """A real number, not a bool (True is an int to Python, not a setting a user means)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     """How the *target's* logits become the distribution specviz reproduces, as Hugging Face's
@@ -52,15 +62,16 @@ class TargetSettings:
                                        or isinstance(self.top_k, bool) or self.top_k < 1):
             raise ValueError(f"top_k must be None (off) or an integer >= 1 (keep the k likeliest "
                              f"tokens), got {self.top_k!r}. Not to be confused with trace_top_k.")
-        if self.top_p is not None and (not isinstance(self.top_p, (int, float))
-                                       or not 0 < self.top_p <= 1):
+        if self.top_p is not None and (not _is_number(self.top_p) or not 0 < self.top_p <= 1):
             raise ValueError(f"top_p must be None (off) or a number in (0, 1] (the probability "
                              f"mass to keep), got {self.top_p!r}")
+        low, high = PENALTY_RANGE
         if self.repetition_penalty is not None and (
-                not isinstance(self.repetition_penalty, (int, float))
-                or not 0 < self.repetition_penalty < math.inf):
-            raise ValueError(f"repetition_penalty must be None (off) or a positive number (1: off, "
-                             f"above 1 discourages repeats), got {self.repetition_penalty!r}")
+                not _is_number(self.repetition_penalty)
+                or not low <= self.repetition_penalty <= high):
+            raise ValueError(f"repetition_penalty must be None (off) or a number from {low} to "
+                             f"{high} (1: off, above 1 discourages repeats; farther out, logits "
+                             f"overflow float32), got {self.repetition_penalty!r}")
 
     @property
     def active(self) -> bool:

@@ -179,6 +179,9 @@ def test_settings_match_hugging_face_processors():
 def test_bad_settings_say_what_to_pass():
     pair = sv.toy_pair()
     for bad, match in [({"top_k": 0}, "top_k must be"), ({"top_p": 1.5}, "top_p must be"),
-                       ({"repetition_penalty": -1.0}, "repetition_penalty must be")]:
+                       ({"repetition_penalty": -1.0}, "repetition_penalty must be"),
+                       ({"repetition_penalty": 1e-38}, "overflow float32"),
+                       ({"repetition_penalty": True}, "repetition_penalty must be"),
+                       ({"top_p": True}, "top_p must be")]:
         with pytest.raises(ValueError, match=match):
             sv.generate(pair, "the", "slem", max_new_tokens=2, temperature=1.0, **bad)
