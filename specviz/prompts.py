@@ -37,6 +37,10 @@ def prompt_sets() -> dict[str, dict]:
 
 def load_prompts(sets: Iterable[str] = PROMPT_SETS, per_set: int | None = None) -> list[Prompt]:
     """The first ``per_set`` prompts (all if ``None``) of each named set, set by set."""
+    if per_set is not None and (not isinstance(per_set, int) or isinstance(per_set, bool)
+                                or per_set < 1):
+        raise ValueError(f"prompts per set must be a whole number >= 1, or None for all of them; "
+                         f"got {per_set!r}")
     available = prompt_sets()
     prompts = []
     for name in sets:

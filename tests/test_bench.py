@@ -44,6 +44,9 @@ def test_prompt_sets_load():
                                                                      "chat/1"]
     with pytest.raises(ValueError, match="Unknown prompt set"):
         load_prompts(["poetry"])
+    for bad in (-1, 0, True, 1.5):  # -1 silently dropped each set's last prompt
+        with pytest.raises(ValueError, match="prompts per set must be a whole number"):
+            load_prompts(["code"], bad)
 
 
 def test_copy_set_asks_to_repeat_text_from_the_prompt():
