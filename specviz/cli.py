@@ -256,8 +256,23 @@ def _bench(args) -> int:
 
 
 def _course(args) -> int:
-    from .course import run_course
+    import os
+    from pathlib import Path
 
+    from .course import course_notebooks, run_course
+
+    try:  # before any notebook runs: a missing folder or an unwritable output, said plainly
+        course_notebooks(args.notebooks)
+    except FileNotFoundError as err:
+        raise ValueError(str(err).replace("notebooks_dir", "--notebooks FOLDER")) from None
+    for folder in filter(None, (args.out, args.html)):
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                raise PermissionError(f"{folder} is not writable")
+        except OSError as err:
+            raise ValueError(f"Cannot write the course into {folder} ({err}): choose a folder "
+                             "you may write to with --out (and --html).") from None
     runs = run_course(args.out, args.notebooks, args.only, args.timeout, html_dir=args.html)
     return 0 if all(r.ok for r in runs) else 1
 

@@ -42,3 +42,17 @@ def test_a_plot_widget_becomes_its_last_figure_with_overrides_applied():
 def test_other_widgets_fall_back_to_their_text():
     page = _static_outputs(_notebook_with_widget("m2", {"value": 3}))
     assert page.cells[0].outputs[0]["data"] == {"text/plain": "Plot(...)"}
+
+
+def test_course_cli_refuses_bad_folders_before_any_notebook_runs(tmp_path, capsys):
+    """A missing notebooks folder or an output that cannot be written: one line saying what to
+    pass, exit status 2, no traceback (both printed raw tracebacks)."""
+    import pytest
+
+    from specviz.cli import main
+
+    for argv, said in [(["--notebooks", str(tmp_path / "missing")], "--notebooks FOLDER"),
+                       (["--out", "/proc/specviz-course"], "choose a folder you may write to")]:
+        with pytest.raises(SystemExit) as exit_:
+            main(["course", *argv])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
