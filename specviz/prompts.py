@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sampling import is_whole_number
+
 PROMPTS_FILE = Path(__file__).resolve().parent / "data" / "prompts.json"
 PROMPT_SETS = ("summarise", "code", "chat", "copy")
 
@@ -37,8 +39,7 @@ def prompt_sets() -> dict[str, dict]:
 
 def load_prompts(sets: Iterable[str] = PROMPT_SETS, per_set: int | None = None) -> list[Prompt]:
     """The first ``per_set`` prompts (all if ``None``) of each named set, set by set."""
-    if per_set is not None and (not isinstance(per_set, int) or isinstance(per_set, bool)
-                                or per_set < 1):
+    if per_set is not None and not is_whole_number(per_set, 1):
         raise ValueError(f"prompts per set must be a whole number >= 1, or None for all of them; "
                          f"got {per_set!r}")
     available = prompt_sets()

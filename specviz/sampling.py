@@ -40,6 +40,11 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_whole_number(value, at_least: int) -> bool:
+    """An int (not a bool) of at least ``at_least``: the check of every count a user passes."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= at_least
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     """How the *target's* logits become the distribution specviz reproduces, as Hugging Face's
@@ -58,8 +63,7 @@ class TargetSettings:
     repetition_penalty: float | None = None
 
     def __post_init__(self) -> None:
-        if self.top_k is not None and (not isinstance(self.top_k, int)
-                                       or isinstance(self.top_k, bool) or self.top_k < 1):
+        if self.top_k is not None and not is_whole_number(self.top_k, 1):
             raise ValueError(f"top_k must be None (off) or an integer >= 1 (keep the k likeliest "
                              f"tokens), got {self.top_k!r}. Not to be confused with trace_top_k.")
         if self.top_p is not None and (not _is_number(self.top_p) or not 0 < self.top_p <= 1):
