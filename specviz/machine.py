@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from .algorithms.loop import library_versions
+from .algorithms.loop import library_versions, precision_meta
 from .models.base import dtype_name
+from .models.dtype_choice import cpu_name
 from .models.pair import ModelPair
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -60,13 +61,15 @@ def machine_info(pair: ModelPair, threads: Sequence[int], load_before: list[floa
     how busy a shared machine was with other work."""
     device = pair.target.device
     info = {
-        "platform": platform.platform(), "machine": platform.machine(), "cpu": _cpu_name(),
+        "platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_name(),
         "cpu_count": os.cpu_count(), "torch_threads": list(threads),
         "load_average_before": load_before, "load_average_after": load_average(),
         "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda"
         else None, "target": pair.target.name,
         "drafter": pair.drafter.name if pair.drafter is not None else None,
         "dtype": dtype_name(pair.target),
+        "precision": {role: precision_meta(m) for role, m in
+                      (("target", pair.target), ("drafter", pair.drafter)) if m is not None},
         "memory_method": memory_method(device), "versions": library_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
@@ -81,12 +84,3 @@ def machine_info(pair: ModelPair, threads: Sequence[int], load_before: list[floa
 
 def load_average() -> list[float] | None:
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"

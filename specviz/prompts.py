@@ -4,6 +4,8 @@
 
 Four sets (``PROMPT_SETS``) in ``data/prompts.json``, because speedups differ most between kinds of
 text: a drafter agrees often where the answer copies the prompt (summaries, copies), less in chat.
+A fifth, ``task`` (renames and functions written from a description), is for a code model such as
+the coder pair's target; it is not among the defaults, since the small pair's base model is not one.
 """
 
 from __future__ import annotations

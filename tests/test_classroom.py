@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from specviz.models.bundled import BUNDLED_MODELS, bundled_status
+from specviz.models.bundled import BUNDLED_PAIRS, bundled_status
+
+SMALL_PAIR = BUNDLED_PAIRS["small"]
 
 REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"
@@ -70,8 +72,8 @@ def test_post_build_leaves_a_complete_shared_cache(tmp_path):
     env, _ = _build_env(tmp_path, f'exec {specviz} "$@"')
     subprocess.run(["bash", BINDER / "postBuild"], cwd=REPO, env=env, check=True)
     cache = tmp_path / "prefix" / "share" / "specviz-cache"
-    assert bundled_status(cache, verify=True) == {name: "ready" for name in BUNDLED_MODELS}
-    for name in BUNDLED_MODELS:
+    assert bundled_status(cache, verify=True, names=SMALL_PAIR) == {n: "ready" for n in SMALL_PAIR}
+    for name in SMALL_PAIR:
         folder = cache / "models" / name
         assert folder.stat().st_mode & 0o777 == 0o755
         assert all(f.stat().st_mode & 0o777 == 0o644 for f in folder.iterdir())

@@ -261,13 +261,24 @@ def _check_context(run: Decoding) -> None:
                 f"{model.max_length}. Shorten the prompt (keep the end, which matters most).")
 
 
+def precision_meta(model) -> dict:
+    """How a model's dtype was chosen (``dtype="auto"`` measured it) and, for an invariant target,
+    the most positions one of its passes feeds; empty for models with neither."""
+    out = {}
+    if getattr(model, "dtype_choice", None) is not None:
+        out["dtype_choice"] = dataclasses.asdict(model.dtype_choice)
+    if getattr(model, "largest_pass", None) is not None:
+        out["largest_invariant_pass"] = model.largest_pass
+    return out
+
+
 def _meta(pair, algo: Algorithm, run: Decoding, prompt: str) -> dict:
     def model_meta(m):
         if m is None:
             return None
         return {"name": m.name, "tokenizer": getattr(m, "tokenizer_name", m.vocab.name),
                 "vocab_size": m.vocab.size,
-                "device": str(m.device), "dtype": dtype_name(m)}
+                "device": str(m.device), "dtype": dtype_name(m), **precision_meta(m)}
 
     return {
         "algorithm": algo.name, "params": algo.params(), "temperature": run.temperature,

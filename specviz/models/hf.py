@@ -12,6 +12,13 @@ import torch
 from ..vocab import Vocabulary
 from .base import LanguageModel
 from .hf_vocab import vocabulary_from_hf
+from .invariant_passes import (
+    ROW_ATTENTION,
+    invariant_pieces,
+    largest_invariant_pass,
+    register_row_attention,
+    supports_row_attention,
+)
 
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -39,9 +46,14 @@ class HFModel(LanguageModel):
 
     The cache is a ``DynamicCache``: cropped in place when drafts are rejected, and copied across a
     batch for SLRS's tree of drafter paths. Logits stay on the model's device.
+
+    ``invariant=True`` runs invariant passes (see ``invariant_passes``): a position's logits are
+    then the same bits whatever the pass length, so greedy verification reproduces plain greedy
+    decoding exactly, in bf16 too. ``largest_pass`` is then the most positions one pass feeds.
+    ``dtype_choice`` says how the dtype was chosen, when it was measured (``dtype="auto"``).
     """
 
-    def __init__(self, model, tokenizer, name: str | None = None) -> None:
+    def __init__(self, model, tokenizer, name: str | None = None, invariant: bool = False) -> None:
         super().__init__()
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -57,6 +69,22 @@ class HFModel(LanguageModel):
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._cache = None
+        self.largest_pass: int | None = None
+        self.dtype_choice = None  # a DtypeChoice where dtype="auto" measured it
+        if invariant:
+            self.make_invariant()
+
+    def make_invariant(self) -> None:
+        """Run invariant passes from now on (attention row by row, passes of 2..largest_pass)."""
+        why = supports_row_attention(self.model)
+        if why is not None:
+            raise ValueError(f"{self.name} cannot run invariant passes: {why}. Load it with "
+                             "invariant=False (greedy may then differ from plain decoding at "
+                             "near-ties in bf16).")
+        register_row_attention()
+        self.model.set_attn_implementation(ROW_ATTENTION)
+        self.largest_pass = largest_invariant_pass(self.model)
+        self.reset()
 
     def prompt_ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
@@ -78,8 +106,38 @@ class HFModel(LanguageModel):
     def _run(self, new_ids: list[int], n_logits: int) -> torch.Tensor:
         if self._cache is None:
             self._cache = self._new_cache()
-        ids = torch.tensor([new_ids], dtype=torch.long, device=self.device)
-        return self._forward(ids, self._cache, n_logits)[0]
+        if self.largest_pass is None:
+            return self._forward(self._tensor(new_ids), self._cache, n_logits)[0]
+        return self._run_in_pieces(new_ids, n_logits)
+
+    def _tensor(self, ids: list[int]) -> torch.Tensor:
+        return torch.tensor([ids], dtype=torch.long, device=self.device)
+
+    def _run_in_pieces(self, new_ids: list[int], n_logits: int) -> torch.Tensor:
+        """Invariant passes: pieces of 2..largest_pass positions; a lone position gets a spare.
+
+        Every forward then multiplies at least 2 rows (lm_head included, wherever logits are
+        kept), the range where this CPU gives each row the same bits.
+        """
+        first_wanted = len(new_ids) - n_logits
+        wanted, done = [], 0
+        for index, size in enumerate(invariant_pieces(len(new_ids), self.largest_pass)):
+            piece = new_ids[done:done + size]
+            fed = piece * 2 if size == 1 else piece  # the spare: any token; its cache is dropped
+            n_wanted = done + size - max(first_wanted, done) if done + size > first_wanted else 0
+            keep = min(len(fed), max(2, n_wanted + len(fed) - size)) if n_wanted else 1
+            self.model.specviz_piece = index > 0  # count_passes: a piece is part of one pass
+            try:
+                logits = self._forward(self._tensor(fed), self._cache, keep)[0]
+            finally:
+                self.model.specviz_piece = False
+            if len(fed) > size:
+                self._cache.crop(-1)
+                logits = logits[:-1]
+            if n_wanted:
+                wanted.append(logits[len(logits) - n_wanted:])
+            done += size
+        return torch.cat(wanted)
 
     def _crop(self, length: int) -> bool:
         try:
@@ -93,8 +151,8 @@ class HFModel(LanguageModel):
 
     def branch_logits(self, ids: Sequence[int], branches: Sequence[Sequence[int]]) -> torch.Tensor:
         """One batched pass for all branches: the cache of ``ids`` is copied once per branch."""
-        if len({len(b) for b in branches}) != 1:
-            return super().branch_logits(ids, branches)
+        if len({len(b) for b in branches}) != 1 or self.largest_pass is not None:
+            return super().branch_logits(ids, branches)  # a batch of rows is not invariant
         if self._cached != list(ids):
             self.logits(ids, 1)
         cache = copy.deepcopy(self._cache)

@@ -13,7 +13,9 @@ import torch
 from ..vocab import Intersection, intersect
 from .base import LanguageModel
 from .bytelevel import ByteDrafter
+from .dtype_choice import choose_cpu_dtype
 from .hf import HFModel
+from .invariant_passes import supports_row_attention
 from .ngram import NGramDrafter
 from .prompt_lookup import PromptLookup
 
@@ -41,7 +43,8 @@ class ModelPair:
     def with_drafter(self, drafter) -> ModelPair:
         """The same target with another drafter: a name ('prompt-lookup', 'ngram', a bundled name,
         a hub id), or a ``LanguageModel`` such as ``sv.PromptLookup()``."""
-        return ModelPair(self.target, load_model(drafter, device=self.target.device))
+        return ModelPair(self.target, load_model(drafter, device=self.target.device,
+                                                 role="drafter"))
 
     @cached_property
     def same_vocabulary(self) -> bool:
@@ -92,7 +95,8 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on GPUs that compute in it natively, fp16 on MPS, fp32 on the CPU (where bf16 is slower)."""
+    """bf16 on GPUs that compute in it natively, fp16 on MPS, fp32 on the CPU. (Where a CPU model
+    is loaded with ``dtype=None``, ``load_model`` measures which of fp32 and bf16 runs faster.)"""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
@@ -139,15 +143,38 @@ def _load_hf(source: str, device: torch.device, dtype: torch.dtype | None, devic
     return model, tokenizer
 
 
+def _wrap(model, tokenizer, name: str | None, role: str) -> HFModel:
+    """A target on the CPU runs invariant passes (exact greedy in any dtype) where it can."""
+    cpu = next(model.parameters()).device.type == "cpu"
+    invariant = role == "target" and cpu and supports_row_attention(model) is None
+    return HFModel(model, tokenizer, name=name, invariant=invariant)
+
+
+def _measured_dtype(model, tokenizer, name: str, role: str, cache_dir) -> HFModel:
+    """``dtype=None`` on the CPU: float32 or bf16, whichever this machine runs faster."""
+    from .bundled import cache_root
+
+    cache_file = cache_root(cache_dir) / "dtype-choices.json"
+    return choose_cpu_dtype(model, tokenizer, name, role, cache_file,
+                            lambda m, t: _wrap(m, t, name, role))
+
+
 def load_model(source, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-               device_map=None, cache_dir=None, verify: bool = False) -> LanguageModel:
+               device_map=None, cache_dir=None, verify: bool = False,
+               role: str = "target") -> LanguageModel:
     """One model from a bundled name, hub id, folder, (model, tokenizer) tuple or LanguageModel,
     or a drafter without weights by name: 'prompt-lookup' (``PromptLookup()``) or 'ngram'
     (``NGramDrafter()``).
 
     ``device=None`` leaves already loaded models where they are and puts new ones on 'auto'.
+    ``dtype=None`` on a GPU is its own (bf16 or fp16); on the CPU, a model loaded here runs in
+    float32 or bf16, whichever a short measurement finds faster for its ``role`` ('target': a
+    1-position and a verify pass; 'drafter': 1 position; see ``dtype_choice``), and a loaded
+    (model, tokenizer) keeps its dtype. A CPU target runs invariant passes (``invariant_passes``).
     ``verify=True`` re-hashes a bundled model's cached files first (seconds; see ``load_bundled``).
     """
+    if role not in ("target", "drafter"):
+        raise ValueError(f"role must be 'target' or 'drafter', got {role!r}")
     if isinstance(source, LanguageModel):
         return source
     if isinstance(source, str) and source in FREE_DRAFTERS:
@@ -158,7 +185,7 @@ def load_model(source, device: str | torch.device | None = None, dtype: torch.dt
             model = model.to(pick_device(device), dtype=dtype)
         elif dtype is not None:
             model = model.to(dtype=dtype)
-        return HFModel(model, tokenizer)
+        return _wrap(model, tokenizer, None, role)
     if not isinstance(source, (str, Path)):
         raise TypeError(
             f"Cannot load a model from {type(source).__name__}. Pass a bundled name "
@@ -171,8 +198,10 @@ def load_model(source, device: str | torch.device | None = None, dtype: torch.dt
     name = str(source)
     if name in BUNDLED_MODELS:
         model, tokenizer = load_bundled(name, cache_dir=cache_dir, verify=verify)
+        if dtype is None and target_device.type == "cpu":
+            return _measured_dtype(model, tokenizer, name, role, cache_dir)
         model = model.to(target_device, dtype=dtype or default_dtype(target_device))
-        return HFModel(model, tokenizer, name=name)
+        return _wrap(model, tokenizer, name, role)
     if "/" not in name and not Path(name).expanduser().exists():
         raise ValueError(
             f"Unknown model {name!r}. Bundled models: {', '.join(BUNDLED_MODELS)}; drafters "
@@ -180,7 +209,9 @@ def load_model(source, device: str | torch.device | None = None, dtype: torch.dt
             "a Hugging Face hub id ('org/name'), a local folder, or (model, tokenizer) objects."
         )
     model, tokenizer = _load_hf(name, target_device, dtype, device_map)
-    return HFModel(model, tokenizer, name=name)
+    if dtype is None and target_device.type == "cpu" and device_map is None:
+        return _measured_dtype(model, tokenizer, name, role, cache_dir)
+    return _wrap(model, tokenizer, name, role)
 
 
 def load_pair(target=None, drafter=None, device: str | torch.device | None = None,
@@ -200,6 +231,6 @@ def load_pair(target=None, drafter=None, device: str | torch.device | None = Non
     target = DEFAULT_TARGET if target is None else target
     drafter = DEFAULT_DRAFTER if drafter is None else drafter
     return ModelPair(
-        load_model(target, device, dtype, device_map, cache_dir, verify),
-        load_model(drafter, device, dtype, None, cache_dir, verify),
+        load_model(target, device, dtype, device_map, cache_dir, verify, role="target"),
+        load_model(drafter, device, dtype, None, cache_dir, verify, role="drafter"),
     )

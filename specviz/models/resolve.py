@@ -1,5 +1,5 @@
-"""A pair from the words a user types: 'bundled', 'tiny:<name>' or '<target>,<drafter>', with a
-device and a dtype by name. ``specviz generate``, ``specviz bench`` and ``sv.bench`` all take these."""
+"""A pair from the words a user types: 'bundled' ('small'), 'coder', 'tiny:<name>' or
+'<target>,<drafter>', with a device and a dtype by name. ``specviz generate``, ``specviz bench`` and ``sv.bench`` all take these."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 
 def resolve_pair(spec: str | ModelPair, device: str = "auto", dtype: str | None = None,
                  drafter=None) -> ModelPair:
-    """A loaded pair from 'bundled', 'tiny:<name>' or '<target>,<drafter>' (hub ids or folders).
+    """A loaded pair from 'bundled' (or 'small'), 'coder' (``BUNDLED_PAIRS``), 'tiny:<name>' or
+    '<target>,<drafter>' (bundled names, hub ids or folders).
 
     ``drafter`` (a name such as 'prompt-lookup' or 'ngram', or a ``LanguageModel`` such as
     ``sv.PromptLookup()``) replaces the pair's drafter; the pair's own drafter is then not loaded.
@@ -22,8 +23,12 @@ def resolve_pair(spec: str | ModelPair, device: str = "auto", dtype: str | None 
         return spec if drafter is None else spec.with_drafter(drafter)
     device = check_device(device)
     torch_dtype = dtype_named(dtype)
-    if spec == "bundled":
-        return load_pair(drafter=drafter, device=device, dtype=torch_dtype)
+    from .bundled import BUNDLED_PAIRS
+
+    if spec in ("bundled", *BUNDLED_PAIRS):
+        target, own = BUNDLED_PAIRS["small" if spec == "bundled" else spec][:2]
+        return load_pair(target, own if drafter is None else drafter, device=device,
+                         dtype=torch_dtype)
     if spec.startswith("tiny:"):
         from .pair import default_dtype, pick_device  # looked up here: tests replace them
         from .tiny import TINY_PAIRS, tiny_pair
@@ -37,7 +42,7 @@ def resolve_pair(spec: str | ModelPair, device: str = "auto", dtype: str | None 
                          dtype=torch_dtype or default_dtype(pick_device(device)))
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) != 2 or not all(parts):
-        raise ValueError(f"Cannot read the pair {spec!r}: use 'bundled', 'tiny:<name>' or "
+        raise ValueError(f"Cannot read the pair {spec!r}: use 'bundled', 'coder', 'tiny:<name>' or "
                          "'<target>,<drafter>' (two hub ids, folders or bundled names).")
     return load_pair(parts[0], parts[1] if drafter is None else drafter, device=device,
                      dtype=torch_dtype)
@@ -56,7 +61,8 @@ def check_device(device: str) -> str:
 
 
 def dtype_named(name: str | None) -> torch.dtype | None:
-    """None or 'auto': the device's default (fp32 on CPUs, bf16 or fp16 on GPUs)."""
+    """None or 'auto': the device's own (bf16 or fp16 on GPUs; on CPUs measured, see
+    ``dtype_choice``)."""
     if name in (None, "auto"):
         return None
     if name not in DTYPES:
