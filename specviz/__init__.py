@@ -23,12 +23,13 @@ __version__ = "0.1.0"
 # Loaded on first use (specviz/lazy.py): figures and widgets need plotly and ipywidgets, the
 # bundled models transformers.
 __getattr__, __dir__ = lazy_attributes(__name__, {
-    "BUNDLED_MODELS": "models.bundled", "bundled_status": "models.bundled",
+    "BUNDLED_MODELS": "models.bundled", "BUNDLED_PAIRS": "models.bundled",
+    "bundled_status": "models.bundled",
     "prepare_bundled": "models.bundled", "Stepper": "viz", "explore": "viz",
 }, submodules=("viz", "exercises", "lossless", "acceptance", "costmodel", "huggingface"))
 
 __all__ = [
-    "ALGORITHMS", "BUNDLED_MODELS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "BenchResult", "HFModel",
+    "ALGORITHMS", "BUNDLED_MODELS", "BUNDLED_PAIRS", "KNOWN_PAIRS", "KnownPair", "PHASES", "SD", "SLEM", "SLRS", "TLI", "Algorithm", "Autoregressive", "BenchResult", "HFModel",
     "LanguageModel", "ModelPair", "NGramDrafter", "PromptLookup", "Result", "SLRSBudgetError", "Stats", "Stepper", "ToyLM", "Trace", "TraceError",
     "Vocabulary", "VocabularyError", "bench", "explore", "generate", "intersect", "load_model", "load_pair",
     "make_algorithm", "pick_device", "prepare_bundled", "bundled_status", "register", "set_threads", "slrs_cost", "toy_pair",

@@ -12,6 +12,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -64,11 +65,28 @@ def _probability(text: str) -> float:
     return value
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def _drafter_entry(text: str) -> tuple[str, list[str] | None]:
+    """'NAME' or 'NAME=ALGO,ALGO': a drafter for bench, with the algorithms to run with it."""
+    name, _, algorithms = text.partition("=")
+    if not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no drafter: use NAME or NAME=ALGO,ALGO")
+    return name.strip(), (_items(str, ALGORITHMS)(algorithms) or None) if algorithms else None
+
+
+def _add_model_options(p: argparse.ArgumentParser, several_drafters: bool = False) -> None:
     p.add_argument("--pair", default="bundled", help=PAIR_HELP)
-    p.add_argument("--drafter", default=None,
-                   help="use the pair's target with this drafter instead of its own: "
-                   "'prompt-lookup' or 'ngram' (no weights), or a bundled name, hub id or folder")
+    if several_drafters:
+        p.add_argument("--drafter", nargs="+", type=_drafter_entry, default=None,
+                       metavar="NAME[=ALGOS]",
+                       help="run the pair's target with this drafter instead of its own "
+                       "('prompt-lookup', 'ngram', a bundled name, hub id or folder); several, "
+                       "each with its algorithms (smollm2-135m=slem,tli qwen2.5-coder-0.5b=sd), "
+                       "race them in one run, each with its own plain-decoding baseline")
+    else:
+        p.add_argument("--drafter", default=None,
+                       help="use the pair's target with this drafter instead of its own: "
+                       "'prompt-lookup' or 'ngram' (no weights), or a bundled name, hub id or "
+                       "folder")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: CUDA if present, else Apple MPS, else CPU (default: auto)")
     p.add_argument("--dtype", default="auto",
@@ -118,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
 
     p = sub.add_parser("bench", help="time algorithms against plain decoding and Hugging Face")
-    _add_model_options(p)
+    _add_model_options(p, several_drafters=True)
     p.add_argument("--algorithms", nargs="+", type=_items(str, ALGORITHMS),
                    default=[["slem", "tli"]],
                    help="algorithms to time; autoregressive is always added (default: slem tli)")
@@ -129,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", nargs="+", type=_items(str),
                    default=[["summarise", "code", "chat", "copy"]],
                    help="prompt sets: summarise, code, chat, copy (copy-heavy: the answer repeats "
-                   "text from the prompt) (default: all four)")
+                   "text from the prompt), task (renames and functions from a description, for a "
+                   "code model) (default: the first four)")
     p.add_argument("--prompts-per-set", type=_positive_int, default=1,
                    help="prompts taken from each set (default: 1)")
     p.add_argument("--repeats", type=_positive_int, default=1)
@@ -231,18 +250,45 @@ def _generate(args) -> int:
 
 def _bench(args) -> int:
     from .bench import RESULT_FILES, bench
-    from .models.dtype_choice import DtypeChoice
+    from .models.resolve import resolve_pair
     from .outputs import check_folder
+    from .summaries import SUMMARY_TABLE
+    from .tables import format_table
 
-    check_folder(args.out, RESULT_FILES)  # before an hour of benchmarking, not after
+    groups = args.drafter or [(None, None)]
+    folders = [Path(args.out)] if len(groups) == 1 else [
+        Path(args.out) / name.replace("/", "_") for name, _ in groups]
+    for folder in folders:
+        check_folder(folder, RESULT_FILES)  # before an hour of benchmarking, not after
     threads = _flat(args.threads) if args.threads else [None]
-    result = bench(args.pair, algorithms=_flat(args.algorithms), lookahead=_flat(args.lookahead),
-                   temperature=_flat(args.temperature), prompts=_flat(args.prompts),
-                   prompts_per_set=args.prompts_per_set, repeats=args.repeats,
-                   max_new_tokens=args.max_new_tokens, warmup=args.warmup, seed=args.seed,
-                   threads=threads, hf=args.hf, hf_confidence_threshold=args.hf_confidence,
-                   record=args.record, device=args.device, dtype=args.dtype,
-                   drafter=args.drafter, progress=not args.quiet)
+    # several drafters: the target loads once and each drafter takes its turn in front of it
+    pair = args.pair if len(groups) == 1 else resolve_pair(args.pair, args.device, args.dtype)
+    everything = []
+    for (drafter, algorithms), folder in zip(groups, folders, strict=True):
+        if len(groups) > 1:
+            print(f"\n===== drafter {drafter}: {', '.join(algorithms or _flat(args.algorithms))}")
+        result = bench(pair, algorithms=algorithms or _flat(args.algorithms),
+                       lookahead=_flat(args.lookahead), temperature=_flat(args.temperature),
+                       prompts=_flat(args.prompts), prompts_per_set=args.prompts_per_set,
+                       repeats=args.repeats, max_new_tokens=args.max_new_tokens,
+                       warmup=args.warmup, seed=args.seed, threads=threads, hf=args.hf,
+                       hf_confidence_threshold=args.hf_confidence, record=args.record,
+                       device=args.device, dtype=args.dtype, drafter=drafter,
+                       progress=not args.quiet)
+        _print_bench(result)
+        paths = result.save(folder)
+        print("\nsaved: " + ", ".join(str(p) for p in paths.values()))
+        everything += [{"drafter": drafter} | row for row in result.summary]
+    if len(groups) > 1:
+        print(f"\nAll drafters in front of {result.machine['target']} (each speedup against the "
+              "plain decoding measured in its own part of the run)")
+        print(format_table(everything, (("drafter", "drafter", "s"), *SUMMARY_TABLE)))
+    return 0
+
+
+def _print_bench(result) -> None:
+    from .models.dtype_choice import DtypeChoice
+
     m = result.machine
     print(f"\n{m['target']} + {m['drafter']} on {m['device']} ({m['cpu']}, {m['cpu_count']} CPUs), "
           f"{m['dtype']}, torch {m['versions'].get('torch')}, transformers "
@@ -274,14 +320,10 @@ def _bench(args) -> int:
         print(f"\n{title}\n{table}")
     if len(result.costs) > 1:
         print(f"\nThread counts compared (same settings, same benchmark)\n{result.threads_table()}")
-    paths = result.save(args.out)
-    print("\nsaved: " + ", ".join(str(p) for p in paths.values()))
-    return 0
 
 
 def _course(args) -> int:
     import os
-    from pathlib import Path
 
     from .course import course_notebooks, run_course
 

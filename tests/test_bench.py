@@ -251,6 +251,25 @@ def test_cli_drafter_flag(tmp_path, capsys):
     assert "drafter: ngram" in capsys.readouterr().out
 
 
+def test_cli_races_several_drafters_in_front_of_one_target(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["bench", "--pair", "tiny:bpe-vs-spm", "--drafter", "prompt-lookup=slem",
+                 "ngram=slem,tli", "--lookahead", "2", "--temperature", "0", "--prompts", "copy",
+                 "--max-new-tokens", "4", "--warmup", "0", "--threads", "1", "--no-hf",
+                 "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "===== drafter prompt-lookup: slem" in printed and "===== drafter ngram: slem, tli" \
+        in printed
+    table = printed.split("All drafters in front of")[1]
+    assert table.count("prompt-lookup") == 2 and table.count("ngram") == 3  # with plain decoding
+    ngram = json.loads((out / "ngram" / "results.json").read_text())
+    assert {r["algorithm"] for r in ngram["rows"]} == {"autoregressive", "slem", "tli"}
+    assert json.loads((out / "prompt-lookup" / "results.json").read_text())["machine"][
+        "drafter"].startswith("prompt-lookup")
+    with pytest.raises(SystemExit):
+        main(["bench", "--drafter", "ngram=slem,fast"])  # an unknown algorithm: said at once
+
+
 def test_cli_generate(capsys):
     assert main(["generate", "--pair", "tiny:bpe-vs-spm", "--prompt", "The rain", "--algorithm",
                  "slem", "--max-new-tokens", "5", "--threads", "1"]) == 0
