@@ -319,11 +319,17 @@ def bench(pair: str | ModelPair = "bundled", *,
     confidence threshold at ``hf_confidence_threshold`` (0: off, fixed lookahead like specviz).
     ``record``: also keep one traced, untimed run per setting and prompt (``BenchResult.traces``).
     """
-    pair = resolve_pair(pair, device, dtype, drafter)
+    lookahead, threads = list(lookahead), list(threads)
+    previous = torch.get_num_threads()
+    if len(threads) == 1:  # load at the thread count the runs use: dtype="auto" times the models
+        _use_threads(threads[0])
+    try:
+        pair = resolve_pair(pair, device, dtype, drafter)
+    finally:
+        set_threads(previous)
     load_before = load_average()
     algorithms = list(dict.fromkeys(["autoregressive", *algorithms]))
     prompt_list = load_prompts(prompts, prompts_per_set)
-    lookahead, threads = list(lookahead), list(threads)
     temperature = [float(t) for t in temperature]
     _check_grid(pair, algorithms, lookahead, temperature, prompt_list, repeats, max_new_tokens,
                 warmup, threads, hf_confidence_threshold)
@@ -336,7 +342,6 @@ def bench(pair: str | ModelPair = "bundled", *,
               "settings": [s.label for s in grid]}
     runner = _Runner(pair, max_new_tokens, seed, hf_confidence_threshold,
                      max_positions=max(lookahead) + 2)
-    previous = torch.get_num_threads()
     try:
         runner.warm_up(grid, threads, prompt_list[0], warmup, progress)
         rows = runner.grid(grid, threads, prompt_list, repeats, progress)

@@ -250,6 +250,7 @@ def _generate(args) -> int:
 
 def _bench(args) -> int:
     from .bench import RESULT_FILES, bench
+    from .models.pair import set_threads
     from .models.resolve import resolve_pair
     from .outputs import check_folder
     from .summaries import SUMMARY_TABLE
@@ -261,7 +262,10 @@ def _bench(args) -> int:
     for folder in folders:
         check_folder(folder, RESULT_FILES)  # before an hour of benchmarking, not after
     threads = _flat(args.threads) if args.threads else [None]
-    # several drafters: the target loads once and each drafter takes its turn in front of it
+    # several drafters: the target loads once and each drafter takes its turn in front of it,
+    # loaded at the thread count the runs use (dtype="auto" times the models as they load)
+    if len(groups) > 1 and len(threads) == 1 and threads[0] is not None:
+        set_threads(threads[0])
     pair = args.pair if len(groups) == 1 else resolve_pair(args.pair, args.device, args.dtype)
     everything = []
     for (drafter, algorithms), folder in zip(groups, folders, strict=True):
