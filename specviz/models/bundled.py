@@ -176,7 +176,7 @@ BUNDLED_MODELS.update({
     "qwen2.5-coder-1.5b": BundledModelSpec(
         name="qwen2.5-coder-1.5b", role="target", hf_repo_hint="Qwen/Qwen2.5-Coder-1.5B-Instruct",
         description="Qwen2.5-Coder-1.5B-Instruct (Alibaba Qwen), GGUF Q4_K_M, de-quantized and "
-        "stored as bfloat16 (3.1 GB).",
+        "stored as bfloat16 (3.6 GB: the output layer is not tied to the embedding).",
         licence=_QWEN_LICENCE, architecture="Qwen2ForCausalLM", vocab_size=151_936,
         gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", gguf_size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -186,7 +186,7 @@ BUNDLED_MODELS.update({
     "qwen2.5-coder-0.5b": BundledModelSpec(
         name="qwen2.5-coder-0.5b", role="drafter", hf_repo_hint="Qwen/Qwen2.5-Coder-0.5B-Instruct",
         description="Qwen2.5-Coder-0.5B-Instruct (Alibaba Qwen), GGUF, de-quantized and stored as "
-        "bfloat16 (1.0 GB); the 1.5B target's own sibling, same vocabulary.",
+        "bfloat16 (1.3 GB); the 1.5B target's own sibling, same vocabulary.",
         licence=_QWEN_LICENCE, architecture="Qwen2ForCausalLM", vocab_size=151_936,
         gguf_file="qwen2.5-coder-0.5b-instruct.gguf", gguf_size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
@@ -320,7 +320,8 @@ def _check_entry(model_dir: Path, verify: bool) -> tuple[str, str]:
 
     Sizes are always compared: that is instant and catches truncated or
     half-copied files. Re-hashing every file (``verify=True``) reads up to
-    1.1 GB and takes seconds, so it is only done on request or when a load fails.
+    3.6 GB (the coder target) and takes seconds, so it is only done on request or
+    when a load fails.
     The hashes themselves are taken right after conversion, from the files on disk.
     """
     try:
