@@ -43,6 +43,7 @@ from .models.pair import ModelPair, set_threads
 from .models.resolve import resolve_pair
 from .outputs import folder_written_whole
 from .prompts import PROMPT_SETS, Prompt, load_prompts
+from .sampling import is_whole_number
 from .summaries import (COST_TABLE, HF_TABLE, PASS_COST_TABLE, RATES_TABLE, SETS_TABLE,
                         SUMMARY_COLUMNS, SUMMARY_TABLE, add_comparisons, by_prompt_set,
                         by_thread_count, compare_with_hf, pass_cost_rows, summarise)
@@ -112,11 +113,11 @@ def _check_grid(pair: ModelPair, algorithms, lookaheads, temperatures, prompts, 
     if any(algorithm_class(a).needs_drafter for a in algorithms) and pair.drafter is None:
         raise ValueError("This pair has no drafter: only 'autoregressive' can run on it.")
     checks = [
-        (lookaheads, lambda k: isinstance(k, int) and k >= 1,
+        (lookaheads, lambda k: is_whole_number(k, 1),
          "lookahead values must be integers >= 1"),
         (temperatures, lambda t: isinstance(t, (int, float)) and t >= 0,
          "temperatures must be numbers >= 0 (0 is greedy)"),
-        (threads, lambda n: n is None or (isinstance(n, int) and n >= 1),
+        (threads, lambda n: n is None or is_whole_number(n, 1),
          "thread counts must be integers >= 1"),
     ]
     for values, ok, message in checks:
@@ -126,7 +127,7 @@ def _check_grid(pair: ModelPair, algorithms, lookaheads, temperatures, prompts, 
         raise ValueError("No prompts to run: name at least one prompt set.")
     for name, value, least in (("repeats", repeats, 1), ("max_new_tokens", max_new_tokens, 1),
                                ("warmup", warmup, 0)):
-        if not isinstance(value, int) or value < least:
+        if not is_whole_number(value, least):
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     if not isinstance(hf_confidence_threshold, (int, float)) or \
             not 0 <= hf_confidence_threshold <= 1:

@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..sampling import Draws, TargetSettings, probabilities, residual, restricted, sample, top_k
+from ..sampling import (
+    Draws,
+    TargetSettings,
+    is_whole_number,
+    probabilities,
+    residual,
+    restricted,
+    sample,
+    top_k,
+)
 from ..trace import DraftEvent, TokenProb, TranslateEvent
 from .rules import Verdict, exact_match, rejection_sampling
 
@@ -185,10 +194,10 @@ class Algorithm:
     translation = "retokenize"  # "retokenize", "same-vocabulary", "intersection" or "lattice"
 
     def __init__(self, lookahead: int = 4, lookbehind: int = 10) -> None:
-        if not isinstance(lookahead, int) or isinstance(lookahead, bool) or lookahead < 1:
+        if not is_whole_number(lookahead, 1):
             raise ValueError(f"lookahead must be an integer >= 1 (drafted tokens per iteration), "
                              f"got {lookahead!r}")
-        if not isinstance(lookbehind, int) or isinstance(lookbehind, bool) or lookbehind < 0:
+        if not is_whole_number(lookbehind, 0):
             raise ValueError(f"lookbehind must be an integer >= 0 (tokens re-encoded with each "
                              f"draft), got {lookbehind!r}")
         self.lookahead = lookahead

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.base import dtype_name
-from ..sampling import TargetSettings, seeded_streams
+from ..sampling import TargetSettings, is_whole_number, seeded_streams
 from ..trace import AcceptEvent, Event, Iteration, Stats, Trace
 from .base import Algorithm, BudgetError, Decoding
 from .rules import settle
@@ -233,16 +233,15 @@ def _check_inputs(pair, prompt, algo, max_new_tokens, temperature, seed, trace_t
     except UnicodeEncodeError as err:
         raise ValueError(f"the prompt has a character that is not text ({prompt[err.start]!r}, a lone "
                          f"surrogate, at position {err.start}); remove it.") from None
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+    if not is_whole_number(max_new_tokens, 0):
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
     if not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf \
             or 0 < temperature < MIN_TEMPERATURE:
         raise ValueError(f"temperature must be 0 (greedy) or a finite number >= {MIN_TEMPERATURE:g} "
                          f"(the smallest float32 that logits can be divided by), got {temperature!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not is_whole_number(seed, 0):
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if trace_top_k is not None and (not isinstance(trace_top_k, int) or isinstance(trace_top_k, bool)
-                                    or trace_top_k < 0):
+    if trace_top_k is not None and not is_whole_number(trace_top_k, 0):
         raise ValueError(f"trace_top_k must be None (no trace) or an integer >= 0, got {trace_top_k!r}")
     if trace_top_k is not None and trace_top_k > LARGE_TOP_K:
         warnings.warn(f"trace_top_k={trace_top_k} keeps that many tokens (up to the whole vocabulary) "

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..sampling import cumulative, probabilities, sample_cdf
+from ..sampling import cumulative, is_whole_number, probabilities, sample_cdf
 from ..trace import DraftEvent, Lattice, PsiPath, ResidualDraw, TranslateEvent
 from ..vocab import Vocabulary
 from .base import Algorithm, BudgetError, Candidates, Decoding, Draft
@@ -201,7 +201,7 @@ class SLRS(Algorithm):
                  max_residual_tokens: int = 64) -> None:
         super().__init__(lookahead, lookbehind)
         for label, value in (("max_paths", max_paths), ("max_residual_tokens", max_residual_tokens)):
-            if not isinstance(value, int) or value < 1:
+            if not is_whole_number(value, 1):
                 raise ValueError(f"{label} must be a positive integer, got {value!r}")
         self.max_paths = max_paths
         self.max_residual_tokens = max_residual_tokens

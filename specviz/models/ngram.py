@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..sampling import is_whole_number
 from .bytelevel import BYTE_VOCAB_SIZE, NO_MATCH, ByteDrafter
 
 
@@ -35,7 +36,7 @@ class NGramDrafter(ByteDrafter):
     """
 
     def __init__(self, order: int = 5, corpus: str | Path | None = None) -> None:
-        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+        if not is_whole_number(order, 1):
             raise ValueError(f"order must be a positive integer (1: byte frequencies only), got "
                              f"{order!r}")
         if isinstance(corpus, Path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..sampling import is_whole_number
 from ..vocab import Intersection, intersect
 from .base import LanguageModel
 from .bytelevel import ByteDrafter
@@ -111,7 +112,7 @@ def set_threads(n: int) -> int:
     matmuls ran about 10x faster with 1 thread than with torch's default of 2. Measure yours
     (``specviz bench --threads 1`` and ``--threads 2``).
     """
-    if not isinstance(n, int) or n < 1:
+    if not is_whole_number(n, 1):
         raise ValueError(f"threads must be a positive integer, got {n!r}")
     previous = torch.get_num_threads()
     torch.set_num_threads(n)

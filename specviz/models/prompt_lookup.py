@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import torch
 
+from ..sampling import is_whole_number
 from ..trace import DraftEvent
 from .bytelevel import NO_MATCH, ByteDrafter, as_bytes, point_mass
 
@@ -50,7 +51,7 @@ class PromptLookup(ByteDrafter):
     def __init__(self, min_ngram: int = 3, max_ngram: int = 16, bytes_per_token: int = 16) -> None:
         for label, value in (("min_ngram", min_ngram), ("max_ngram", max_ngram),
                              ("bytes_per_token", bytes_per_token)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_whole_number(value, 1):
                 raise ValueError(f"{label} must be a positive integer, got {value!r}")
         if max_ngram < min_ngram:
             raise ValueError(f"max_ngram ({max_ngram}) must be at least min_ngram ({min_ngram})")
